@@ -1,0 +1,162 @@
+using System.Collections.Concurrent;
+using Microsoft.Extensions.Options;
+using Npgsql;
+
+namespace MatViewRefresh;
+
+/// <summary>Reads materialized views and their dependencies from <c>pg_class</c>, <c>pg_index</c>, <c>pg_rewrite</c> and <c>pg_depend</c>.</summary>
+internal sealed class PostgresMatViewCatalog(RefreshDataSource dataSource, IOptions<MatViewRefreshOptions> options, TimeProvider time) : IMatViewCatalog
+{
+    // What REFRESH ... CONCURRENTLY accepts (matview.c, is_usable_unique_index): unique, immediate, valid,
+    // btree, not partial, over plain columns only.
+    private const string ViewColumns = """
+        SELECT c.oid::bigint, n.nspname, c.relname, c.relispopulated,
+               EXISTS (SELECT 1
+                         FROM pg_index i
+                         JOIN pg_class ic ON ic.oid = i.indexrelid
+                         JOIN pg_am am ON am.oid = ic.relam
+                        WHERE i.indrelid = c.oid AND i.indisunique AND i.indimmediate AND i.indisvalid
+                          AND am.amname = 'btree' AND i.indpred IS NULL AND i.indexprs IS NULL
+                          AND i.indnatts > 0 AND 0 <> ALL (i.indkey::int2[]))
+          FROM pg_class c
+          JOIN pg_namespace n ON n.oid = c.relnamespace
+         WHERE c.relkind = 'm'
+        """;
+
+    private const string OneView = ViewColumns + " AND n.nspname = $1 AND c.relname = $2";
+
+    private const string DependencyEdges = """
+        SELECT DISTINCT r.ev_class::bigint, d.refobjid::bigint
+          FROM pg_rewrite r
+          JOIN pg_depend d ON d.classid = 'pg_rewrite'::regclass AND d.objid = r.oid
+          JOIN pg_class referenced ON referenced.oid = d.refobjid
+          JOIN pg_class dependent ON dependent.oid = r.ev_class
+         WHERE d.refclassid = 'pg_class'::regclass AND d.refobjid <> r.ev_class
+           AND referenced.relkind IN ('m', 'v') AND dependent.relkind IN ('m', 'v')
+        """;
+
+    private const string RelationKind = """
+        SELECT c.relkind::text FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+         WHERE n.nspname = $1 AND c.relname = $2
+        """;
+
+    private readonly ConcurrentDictionary<QualifiedName, (MatViewInfo Info, DateTimeOffset Expires)> _cache = new();
+
+    public async Task<MatViewInfo> DescribeAsync(QualifiedName name, CancellationToken cancellationToken)
+    {
+        if (_cache.TryGetValue(name, out var cached) && cached.Expires > time.GetUtcNow())
+        {
+            return cached.Info;
+        }
+
+        await using var connection = await dataSource.Value.OpenConnectionAsync(cancellationToken).ConfigureAwait(false);
+        MatViewInfo? info = null;
+        await using (var command = new NpgsqlCommand(OneView, connection) { Parameters = { new() { Value = name.Schema }, new() { Value = name.Name } } })
+        await using (var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false))
+        {
+            if (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
+            {
+                info = ReadView(reader);
+            }
+        }
+
+        if (info is null)
+        {
+            throw await NotFoundAsync(connection, name, cancellationToken).ConfigureAwait(false);
+        }
+
+        Remember(info);
+        return info;
+    }
+
+    public async Task<MatViewGraph> LoadGraphAsync(CancellationToken cancellationToken)
+    {
+        await using var connection = await dataSource.Value.OpenConnectionAsync(cancellationToken).ConfigureAwait(false);
+        await using var batch = new NpgsqlBatch(connection)
+        {
+            BatchCommands = { new(ViewColumns), new(DependencyEdges), new("SELECT nspname FROM pg_namespace") },
+        };
+        await using var reader = await batch.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
+        var views = new List<MatViewInfo>();
+        while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
+        {
+            views.Add(ReadView(reader));
+        }
+
+        await reader.NextResultAsync(cancellationToken).ConfigureAwait(false);
+        var edges = new List<(long, long)>();
+        while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
+        {
+            edges.Add((reader.GetInt64(0), reader.GetInt64(1)));
+        }
+
+        await reader.NextResultAsync(cancellationToken).ConfigureAwait(false);
+        var schemas = new List<string>();
+        while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
+        {
+            schemas.Add(reader.GetString(0));
+        }
+
+        foreach (var view in views)
+        {
+            Remember(view);
+        }
+
+        return new MatViewGraph(views, edges, schemas);
+    }
+
+    public void Invalidate(QualifiedName name) => _cache.TryRemove(name, out _);
+
+    public void MarkPopulated(QualifiedName name)
+    {
+        if (_cache.TryGetValue(name, out var cached) && !cached.Info.IsPopulated)
+        {
+            _cache.TryUpdate(name, (cached.Info with { IsPopulated = true }, cached.Expires), cached);
+        }
+    }
+
+    private void Remember(MatViewInfo info)
+    {
+        var duration = options.Value.CatalogCacheDuration;
+        if (duration > TimeSpan.Zero)
+        {
+            _cache[info.Name] = (info, time.GetUtcNow() + duration);
+        }
+    }
+
+    private static MatViewInfo ReadView(NpgsqlDataReader reader) =>
+        new(reader.GetInt64(0), new QualifiedName(reader.GetString(1), reader.GetString(2)), reader.GetBoolean(3), reader.GetBoolean(4));
+
+    private static async Task<MaterializedViewNotFoundException> NotFoundAsync(NpgsqlConnection connection, QualifiedName name, CancellationToken cancellationToken)
+    {
+        string? kind;
+        await using (var command = new NpgsqlCommand(RelationKind, connection) { Parameters = { new() { Value = name.Schema }, new() { Value = name.Name } } })
+        {
+            kind = await command.ExecuteScalarAsync(cancellationToken).ConfigureAwait(false) as string;
+        }
+
+        var existing = new List<QualifiedName>();
+        await using (var command = new NpgsqlCommand("SELECT n.nspname, c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE c.relkind = 'm'", connection))
+        await using (var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false))
+        {
+            while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
+            {
+                existing.Add(new QualifiedName(reader.GetString(0), reader.GetString(1)));
+            }
+        }
+
+        return new MaterializedViewNotFoundException(name, NameSuggestions.For(name, existing), DescribeKind(kind));
+    }
+
+    internal static string? DescribeKind(string? relkind) => relkind switch
+    {
+        null => null,
+        "r" or "p" => "a table",
+        "v" => "a plain view",
+        "i" or "I" => "an index",
+        "S" => "a sequence",
+        "f" => "a foreign table",
+        "c" => "a composite type",
+        _ => $"a relation of kind '{relkind}'",
+    };
+}

@@ -1,0 +1,42 @@
+using Microsoft.Extensions.Logging;
+
+namespace MatViewRefresh;
+
+internal static partial class Log
+{
+    [LoggerMessage(MatViewRefreshEventIds.RefreshSucceeded, LogLevel.Information,
+        "Refreshed {Target} ({Mode}, {Reason}) in {DurationMs:F1} ms after {Attempts} attempt(s)")]
+    public static partial void RefreshSucceeded(ILogger logger, string target, RefreshMode mode, string reason, double durationMs, int attempts);
+
+    [LoggerMessage(MatViewRefreshEventIds.RefreshFailed, LogLevel.Error,
+        "Refresh of {Target} ({Mode}) failed after {Attempts} attempt(s) in {DurationMs:F1} ms: SQLSTATE {SqlState}: {ErrorMessage}")]
+    public static partial void RefreshFailed(ILogger logger, string target, RefreshMode mode, int attempts, double durationMs, string? sqlState, string errorMessage);
+
+    [LoggerMessage(MatViewRefreshEventIds.RefreshRetrying, LogLevel.Warning,
+        "Refresh of {Target} failed transiently on attempt {Attempt} (SQLSTATE {SqlState}: {ErrorMessage}); retrying in {DelayMs:F0} ms")]
+    public static partial void RefreshRetrying(ILogger logger, string target, int attempt, string? sqlState, string errorMessage, double delayMs);
+
+    [LoggerMessage(MatViewRefreshEventIds.RefreshFellBack, LogLevel.Warning,
+        "Refresh of {Target}: {Reason}")]
+    public static partial void RefreshFellBack(ILogger logger, string target, string reason);
+
+    [LoggerMessage(MatViewRefreshEventIds.RefreshCoalesced, LogLevel.Information,
+        "Refresh of {Target} coalesced: another refresh of it is running")]
+    public static partial void RefreshCoalesced(ILogger logger, string target);
+
+    [LoggerMessage(MatViewRefreshEventIds.RefreshSkipped, LogLevel.Warning,
+        "Skipped refresh of {Target}: {Reason}")]
+    public static partial void RefreshSkipped(ILogger logger, string target, string reason);
+
+    [LoggerMessage(MatViewRefreshEventIds.FailureNotRecorded, LogLevel.Warning,
+        "Could not record the failed refresh of {Target} in the history: {ErrorMessage}")]
+    public static partial void FailureNotRecorded(ILogger logger, string target, string errorMessage);
+
+    [LoggerMessage(MatViewRefreshEventIds.BatchCompleted, LogLevel.Information,
+        "Refresh batch {Status}: {Succeeded} refreshed, {Failed} failed, {Skipped} skipped in {DurationMs:F1} ms")]
+    public static partial void BatchCompleted(ILogger logger, RefreshBatchStatus status, int succeeded, int failed, int skipped, double durationMs);
+
+    [LoggerMessage(MatViewRefreshEventIds.SchemaEnsured, LogLevel.Debug,
+        "Refresh log schema {Schema} is in place")]
+    public static partial void SchemaEnsured(ILogger logger, string schema);
+}

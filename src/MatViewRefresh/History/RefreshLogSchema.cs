@@ -1,0 +1,57 @@
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
+using Npgsql;
+
+namespace MatViewRefresh;
+
+/// <summary>Creates the refresh log schema from the shipped script, once per process.</summary>
+internal sealed class RefreshLogSchema(RefreshDataSource dataSource, IOptions<MatViewRefreshOptions> options, ILogger<RefreshLogSchema> logger)
+{
+    private readonly SemaphoreSlim _gate = new(1, 1);
+    private volatile bool _ensured;
+
+    /// <summary>The shipped script for <paramref name="schema"/>.</summary>
+    public static string Script(string schema)
+    {
+        using var stream = typeof(RefreshLogSchema).Assembly.GetManifestResourceStream("MatViewRefresh.schema.sql")
+            ?? throw new InvalidOperationException("The embedded schema script is missing.");
+        using var reader = new StreamReader(stream);
+        return reader.ReadToEnd().Replace("\"matview_refresh\"", SqlIdentifier.Quote(schema), StringComparison.Ordinal);
+    }
+
+    /// <summary>Runs the script unless it already ran in this process.</summary>
+    public async Task EnsureAsync(CancellationToken cancellationToken)
+    {
+        if (_ensured)
+        {
+            return;
+        }
+
+        await _gate.WaitAsync(cancellationToken).ConfigureAwait(false);
+        try
+        {
+            if (!_ensured)
+            {
+                await RunAsync(cancellationToken).ConfigureAwait(false);
+                _ensured = true;
+            }
+        }
+        finally
+        {
+            _gate.Release();
+        }
+    }
+
+    /// <summary>Ensures the schema when <see cref="MatViewRefreshOptions.AutoCreateSchema"/> is on.</summary>
+    public Task EnsureIfAutomaticAsync(CancellationToken cancellationToken) =>
+        options.Value.AutoCreateSchema ? EnsureAsync(cancellationToken) : Task.CompletedTask;
+
+    private async Task RunAsync(CancellationToken cancellationToken)
+    {
+        var schema = options.Value.Schema;
+        await using var connection = await dataSource.Value.OpenConnectionAsync(cancellationToken).ConfigureAwait(false);
+        await using var command = new NpgsqlCommand(Script(schema), connection);
+        await command.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
+        Log.SchemaEnsured(logger, schema);
+    }
+}

@@ -1,0 +1,51 @@
+using MatViewRefresh;
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection.Extensions;
+using Microsoft.Extensions.Options;
+
+namespace Microsoft.Extensions.DependencyInjection;
+
+/// <summary>Registers MatViewRefresh in an <see cref="IServiceCollection"/>.</summary>
+public static class MatViewRefreshServiceCollectionExtensions
+{
+    /// <summary>
+    /// Adds <see cref="IMaterializedViewRefresher"/>, <see cref="IRefreshLog"/> and the default <see cref="IRefreshExecutor"/>.
+    /// Uses the <see cref="Npgsql.NpgsqlDataSource"/> registered in DI, else builds one from
+    /// <see cref="MatViewRefreshOptions.ConnectionString"/>. Options are validated when the host starts.
+    /// Calling it again adds nothing twice; services registered before it (an executor, a <see cref="TimeProvider"/>) are kept.
+    /// </summary>
+    /// <param name="services">The services.</param>
+    /// <param name="configure">Sets options in code; runs after any configuration binding.</param>
+    public static IServiceCollection AddMatViewRefresh(this IServiceCollection services, Action<MatViewRefreshOptions>? configure = null)
+    {
+        ArgumentNullException.ThrowIfNull(services);
+        services.AddOptions<MatViewRefreshOptions>().ValidateOnStart();
+        if (configure is not null)
+        {
+            services.Configure(configure);
+        }
+
+        services.AddLogging();
+        services.TryAddSingleton(TimeProvider.System);
+        services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<MatViewRefreshOptions>, MatViewRefreshOptionsValidator>());
+        services.TryAddSingleton<RefreshDataSource>();
+        services.TryAddSingleton<RefreshLogSchema>();
+        services.TryAddSingleton<IMatViewCatalog, PostgresMatViewCatalog>();
+        services.TryAddSingleton<IRefreshExecutor, NpgsqlRefreshExecutor>();
+        services.TryAddSingleton<IMaterializedViewRefresher, MaterializedViewRefresher>();
+        services.TryAddSingleton<IRefreshLog, RefreshLog>();
+        return services;
+    }
+
+    /// <summary>Adds MatViewRefresh with options bound from a configuration section (usually <c>MatViewRefresh</c>).</summary>
+    /// <param name="services">The services.</param>
+    /// <param name="configuration">The section to bind, for example <c>builder.Configuration.GetSection("MatViewRefresh")</c>.</param>
+    /// <param name="configure">Sets options in code after binding.</param>
+    public static IServiceCollection AddMatViewRefresh(this IServiceCollection services, IConfiguration configuration, Action<MatViewRefreshOptions>? configure = null)
+    {
+        ArgumentNullException.ThrowIfNull(services);
+        ArgumentNullException.ThrowIfNull(configuration);
+        services.AddOptions<MatViewRefreshOptions>().Bind(configuration);
+        return services.AddMatViewRefresh(configure);
+    }
+}

@@ -1,0 +1,30 @@
+namespace MatViewRefresh;
+
+/// <summary>Per-call settings of a refresh. Unset values come from <see cref="MatViewRefreshOptions"/>.</summary>
+public sealed record RefreshOptions
+{
+    /// <summary>The shared default: every value from <see cref="MatViewRefreshOptions"/>.</summary>
+    public static RefreshOptions Default { get; } = new();
+
+    /// <summary>How to refresh. <value>The default is <see cref="MatViewRefreshOptions.DefaultMode"/>.</value></summary>
+    public RefreshMode? Mode { get; init; }
+
+    /// <summary>
+    /// When another refresh of the same view is running (on any instance), return at once with
+    /// <see cref="RefreshOutcome.Coalesced"/> instead of waiting for it.
+    /// <value>The default is <see langword="false"/>: wait, bounded by the lock timeout.</value>
+    /// </summary>
+    public bool SkipIfBusy { get; init; }
+
+    /// <summary>The <c>lock_timeout</c> of the refresh transaction. <value>The default is <see cref="MatViewRefreshOptions.LockTimeout"/>.</value></summary>
+    public TimeSpan? LockTimeout { get; init; }
+
+    /// <summary>The <c>statement_timeout</c> of the refresh transaction. <value>The default is <see cref="MatViewRefreshOptions.StatementTimeout"/>.</value></summary>
+    public TimeSpan? StatementTimeout { get; init; }
+
+    /// <summary>How many independent views a batch refreshes at once. <value>The default is <see cref="MatViewRefreshOptions.MaxParallelism"/>.</value></summary>
+    public int? MaxParallelism { get; init; }
+
+    /// <summary>What started the refresh, recorded in the history (for example <c>manual</c>, <c>schedule</c>, <c>ingest</c>). <value>The default is <c>manual</c>.</value></summary>
+    public string Trigger { get; init; } = "manual";
+}
