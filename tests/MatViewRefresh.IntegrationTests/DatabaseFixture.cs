@@ -40,11 +40,11 @@ public sealed class DatabaseFixture : IAsyncLifetime
     }
 
     /// <summary>A container as a host app builds it: its own NpgsqlDataSource (so its own connections) and AddMatViewRefresh.</summary>
-    public ServiceProvider CreateServices(Action<MatViewRefreshOptions>? configure = null, Action<IServiceCollection>? more = null)
+    public ServiceProvider CreateServices(Action<MatViewRefreshOptions>? configure = null, Action<IServiceCollection>? more = null, RecordingLoggerProvider? logs = null)
     {
         var services = new ServiceCollection();
         services.AddSingleton(NpgsqlDataSource.Create(ConnectionString));
-        services.AddLogging(b => b.AddProvider(Logs).SetMinimumLevel(LogLevel.Debug));
+        services.AddLogging(b => b.AddProvider(logs ?? Logs).SetMinimumLevel(LogLevel.Debug));
         services.AddMatViewRefresh(o =>
         {
             o.RetryBaseDelay = TimeSpan.FromMilliseconds(20);

@@ -8,7 +8,7 @@ namespace MatViewRefresh;
 /// The one <see cref="NpgsqlDataSource"/> the library uses: the app's, when registered in DI,
 /// else one built (once, lazily) from <see cref="MatViewRefreshOptions.ConnectionString"/> and disposed with the container.
 /// </summary>
-internal sealed class RefreshDataSource(IServiceProvider services, IOptions<MatViewRefreshOptions> options) : IAsyncDisposable
+internal sealed class RefreshDataSource(IServiceProvider services, IOptions<MatViewRefreshOptions> options) : IAsyncDisposable, IDisposable
 {
     private readonly Lazy<(NpgsqlDataSource Source, bool Owned)> _source = new(() =>
     {
@@ -30,6 +30,15 @@ internal sealed class RefreshDataSource(IServiceProvider services, IOptions<MatV
     });
 
     public NpgsqlDataSource Value => _source.Value.Source;
+
+    // Containers disposed synchronously must not throw because of us.
+    public void Dispose()
+    {
+        if (_source.IsValueCreated && _source.Value.Owned)
+        {
+            _source.Value.Source.Dispose();
+        }
+    }
 
     public async ValueTask DisposeAsync()
     {
