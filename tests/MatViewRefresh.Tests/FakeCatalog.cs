@@ -1,0 +1,60 @@
+namespace MatViewRefresh.Tests;
+
+/// <summary>A catalog held in memory: views by name, and "reads from" edges between them (oids are list positions).</summary>
+internal sealed class FakeCatalog : IMatViewCatalog
+{
+    private readonly List<MatViewInfo> _views = [];
+    private readonly List<(long, long)> _edges = [];
+    private readonly List<string> _schemas = ["public"];
+
+    public FakeCatalog View(string name, bool populated = true, bool uniqueIndex = true, params string[] readsFrom)
+    {
+        var info = new MatViewInfo(_views.Count + 1, QualifiedName.Parse(name), populated, uniqueIndex);
+        _views.Add(info);
+        if (!_schemas.Contains(info.Name.Schema))
+        {
+            _schemas.Add(info.Name.Schema);
+        }
+
+        foreach (var upstream in readsFrom)
+        {
+            _edges.Add((info.Oid, Oid(upstream)));
+        }
+
+        return this;
+    }
+
+    /// <summary>A plain view (not materialized) in the graph: oid outside the view list.</summary>
+    public FakeCatalog PlainView(long oid, params string[] readsFrom)
+    {
+        foreach (var upstream in readsFrom)
+        {
+            _edges.Add((oid, Oid(upstream)));
+        }
+
+        return this;
+    }
+
+    public FakeCatalog Reads(string dependent, long plainViewOid)
+    {
+        _edges.Add((Oid(dependent), plainViewOid));
+        return this;
+    }
+
+    public long Oid(string name) => _views.Single(v => v.Name == QualifiedName.Parse(name)).Oid;
+
+    public MatViewGraph Graph() => new(_views, _edges, _schemas);
+
+    public Task<MatViewInfo> DescribeAsync(QualifiedName name, CancellationToken cancellationToken) =>
+        Task.FromResult(_views.SingleOrDefault(v => v.Name == name) ?? throw new MaterializedViewNotFoundException(name, NameSuggestions.For(name, _views.Select(v => v.Name))));
+
+    public Task<MatViewGraph> LoadGraphAsync(CancellationToken cancellationToken) => Task.FromResult(Graph());
+
+    public void Invalidate(QualifiedName name)
+    {
+    }
+
+    public void MarkPopulated(QualifiedName name)
+    {
+    }
+}

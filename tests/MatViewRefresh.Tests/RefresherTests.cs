@@ -1,0 +1,176 @@
+using MatViewRefresh.Testing;
+using Microsoft.Extensions.DependencyInjection;
+using Npgsql;
+
+namespace MatViewRefresh.Tests;
+
+/// <summary>The engine over a recording executor and an in-memory catalog: no database.</summary>
+public sealed class RefresherTests
+{
+    private static (IMaterializedViewRefresher Refresher, RecordingRefreshExecutor Executor) Create(FakeCatalog catalog, Action<MatViewRefreshOptions>? configure = null)
+    {
+        var executor = new RecordingRefreshExecutor();
+        var services = new ServiceCollection()
+            .AddSingleton<IRefreshExecutor>(executor)
+            .AddSingleton<IMatViewCatalog>(catalog)
+            .AddMatViewRefresh(o =>
+            {
+                o.AutoCreateSchema = false;
+                o.RetryBaseDelay = TimeSpan.Zero;
+                o.RetryMaxDelay = TimeSpan.Zero;
+                configure?.Invoke(o);
+            })
+            .BuildServiceProvider();
+        return (services.GetRequiredService<IMaterializedViewRefresher>(), executor);
+    }
+
+    private static PostgresException Pg(string sqlState) => new("failure " + sqlState, "ERROR", "ERROR", sqlState);
+
+    [Fact]
+    public async Task A_refresh_is_one_command_that_locks_refreshes_and_logs_with_every_value_a_parameter()
+    {
+        var (refresher, executor) = Create(new FakeCatalog().View("sales.\"Daily Totals\""));
+
+        await refresher.RefreshAsync(RefreshTarget.View("sales.\"Daily Totals\""), new RefreshOptions { Trigger = "nightly", LockTimeout = TimeSpan.FromSeconds(2) });
+
+        var command = Assert.Single(executor.Commands);
+        Assert.Equal(RefreshCommandKind.Refresh, command.Kind);
+        Assert.Equal(RefreshMode.Concurrent, command.Mode);
+        Assert.Equal(RefreshSql.LockKey(RefreshTarget.View("sales.\"Daily Totals\"")), command.LockKey);
+        Assert.Equal(5, command.Statements.Count); // the process's first refresh also prunes old history
+        Assert.StartsWith("SELECT set_config('lock_timeout', $1, true)", command.Statements[0].CommandText);
+        Assert.Equal("SELECT \"matview_refresh\".begin_refresh($1, $2)", command.Statements[1].CommandText);
+        Assert.Equal("REFRESH MATERIALIZED VIEW CONCURRENTLY \"sales\".\"Daily Totals\"", command.Statements[2].CommandText);
+        Assert.StartsWith("DELETE FROM \"matview_refresh\".refresh_history", command.Statements[3].CommandText);
+        Assert.Contains("INSERT INTO \"matview_refresh\".refresh_log", command.Statements[4].CommandText);
+        Assert.Equal(["2000ms", "0"], command.Statements[0].Parameters);
+        Assert.Equal([command.LockKey, true], command.Statements[1].Parameters);
+        Assert.DoesNotContain("nightly", string.Concat(command.Statements.Select(s => s.CommandText)));
+        Assert.Contains("nightly", command.Statements[^1].Parameters);
+    }
+
+    [Fact]
+    public async Task Transient_failures_are_retried_and_the_attempts_counted()
+    {
+        var (refresher, executor) = Create(new FakeCatalog().View("mv"), o => o.MaxRetryAttempts = 3);
+        var calls = 0;
+        executor.Handler = (_, _) => ++calls < 3 ? throw Pg("40P01") : Task.FromResult(RefreshExecution.Empty);
+
+        var result = await refresher.RefreshAsync(RefreshTarget.View("mv"));
+
+        Assert.True(result.Success);
+        Assert.Equal(3, result.Attempts);
+        Assert.Equal([1, 2, 3], executor.Refreshes.Select(c => c.Attempt));
+    }
+
+    [Fact]
+    public async Task Exhausted_retries_end_in_a_failed_result_and_a_failure_record_not_an_exception()
+    {
+        var (refresher, executor) = Create(new FakeCatalog().View("mv"), o => o.MaxRetryAttempts = 2);
+        executor.Handler = (c, _) => c.Kind == RefreshCommandKind.Refresh ? throw Pg("57P01") : Task.FromResult(RefreshExecution.Empty);
+
+        var result = await refresher.RefreshAsync(RefreshTarget.View("mv"), new RefreshOptions { Trigger = "t" });
+
+        Assert.Equal(RefreshOutcome.Failed, result.Outcome);
+        Assert.Equal(3, result.Attempts);
+        Assert.Equal("57P01", result.Error!.SqlState);
+        var record = executor.Commands[^1];
+        Assert.Equal(RefreshCommandKind.RecordFailure, record.Kind);
+        Assert.Contains("57P01", record.Statements[0].Parameters);
+        Assert.Contains(3, record.Statements[0].Parameters);
+    }
+
+    [Fact]
+    public async Task A_55000_is_never_retried()
+    {
+        var (refresher, executor) = Create(new FakeCatalog().View("mv", uniqueIndex: false), o => o.MaxRetryAttempts = 5);
+        executor.Handler = (c, _) => c.Kind == RefreshCommandKind.Refresh ? throw Pg("55000") : Task.FromResult(RefreshExecution.Empty);
+
+        var result = await refresher.RefreshAsync(RefreshTarget.View("mv"), new RefreshOptions { Mode = RefreshMode.Concurrent });
+
+        Assert.Equal(1, result.Attempts);
+        Assert.Single(executor.Refreshes);
+    }
+
+    [Fact]
+    public async Task A_failing_view_in_a_batch_skips_its_dependents_but_not_independent_views()
+    {
+        var catalog = new FakeCatalog().View("a").View("b", readsFrom: "a").View("c", readsFrom: "b").View("d");
+        var (refresher, executor) = Create(catalog);
+        executor.Handler = (c, _) => c.Kind == RefreshCommandKind.Refresh && c.Target.Name.Name == "a" ? throw Pg("P0001") : Task.FromResult(RefreshExecution.Empty);
+
+        var batch = await refresher.RefreshManyAsync(RefreshSelection.Views("a", "b", "c", "d"));
+
+        Assert.Equal(RefreshBatchStatus.PartialSuccess, batch.Status);
+        Assert.Equal(
+            [RefreshOutcome.Failed, RefreshOutcome.Skipped, RefreshOutcome.Skipped, RefreshOutcome.Succeeded],
+            batch.Results.OrderBy(r => r.Target.Name.Name).Select(r => r.Outcome));
+        Assert.Contains("public.b, which was skipped", batch.Results.Single(r => r.Target.Name.Name == "c").Error!.Message);
+        Assert.DoesNotContain(executor.Refreshes, c => c.Target.Name.Name is "b" or "c");
+    }
+
+    [Fact]
+    public async Task A_batch_where_everything_fails_is_failed()
+    {
+        var (refresher, executor) = Create(new FakeCatalog().View("a").View("b"));
+        executor.Handler = (c, _) => c.Kind == RefreshCommandKind.Refresh ? throw Pg("P0001") : Task.FromResult(RefreshExecution.Empty);
+
+        var batch = await refresher.RefreshManyAsync(RefreshSelection.Views("a", "b"));
+
+        Assert.Equal(RefreshBatchStatus.Failed, batch.Status);
+    }
+
+    [Fact]
+    public async Task Independent_views_run_in_parallel_up_to_max_parallelism_and_never_more()
+    {
+        var catalog = new FakeCatalog();
+        for (var i = 0; i < 8; i++)
+        {
+            catalog.View("v" + i);
+        }
+
+        var (refresher, executor) = Create(catalog);
+        var running = 0;
+        var peak = 0;
+        var twoRunning = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        executor.Handler = async (_, _) =>
+        {
+            var now = Interlocked.Increment(ref running);
+            InterlockedMax(ref peak, now);
+            if (now == 3)
+            {
+                twoRunning.TrySetResult();
+            }
+
+            await twoRunning.Task;
+            Interlocked.Decrement(ref running);
+            return RefreshExecution.Empty;
+        };
+
+        var batch = await refresher.RefreshManyAsync(RefreshSelection.Schemas("public"), new RefreshOptions { MaxParallelism = 3 });
+
+        Assert.Equal(RefreshBatchStatus.Success, batch.Status);
+        Assert.Equal(3, peak);
+    }
+
+    [Fact]
+    public async Task A_busy_view_with_skip_if_busy_is_coalesced_not_failed_and_not_recorded()
+    {
+        var (refresher, executor) = Create(new FakeCatalog().View("mv"));
+        executor.Handler = (_, _) => throw Pg("MVR01");
+
+        var result = await refresher.RefreshAsync(RefreshTarget.View("mv"), new RefreshOptions { SkipIfBusy = true });
+
+        Assert.Equal(RefreshOutcome.Coalesced, result.Outcome);
+        Assert.Equal([false], executor.Refreshes.Select(c => c.WaitForLock));
+        Assert.DoesNotContain(executor.Commands, c => c.Kind == RefreshCommandKind.RecordFailure);
+    }
+
+    private static void InterlockedMax(ref int target, int value)
+    {
+        int current;
+        while (value > (current = Volatile.Read(ref target)) && Interlocked.CompareExchange(ref target, value, current) != current)
+        {
+        }
+    }
+}
