@@ -201,12 +201,8 @@ public sealed class ThrowawayPostgres : IAsyncDisposable
         var looked = new List<string>();
         if (!string.IsNullOrWhiteSpace(configured))
         {
-            if (HasServer(configured))
-            {
-                return configured;
-            }
-
-            looked.Add(configured);
+            // Asked for explicitly: no silent fallback to another installation.
+            return HasServer(configured) ? configured : throw NoBinaries([configured]);
         }
 
         var fromPgConfig = TryPgConfigBinDirectory();
@@ -245,11 +241,14 @@ public sealed class ThrowawayPostgres : IAsyncDisposable
             looked.Add(candidate);
         }
 
-        throw new InvalidOperationException(
+        throw NoBinaries(looked);
+    }
+
+    private static InvalidOperationException NoBinaries(IEnumerable<string> looked) =>
+        new(
             "No PostgreSQL server binaries (initdb, pg_ctl, postgres) were found; looked in " + string.Join(", ", looked) + ". " +
             "Install them (Debian/Ubuntu: 'apt-get install postgresql'), set " + ThrowawayPostgresOptions.BinDirectoryVariable +
             " to the folder holding initdb, or set " + ThrowawayPostgresOptions.ConnectionVariable + " to the connection string of an existing server.");
-    }
 
     private static bool HasServer(string folder) =>
         File.Exists(Path.Combine(folder, "initdb")) && File.Exists(Path.Combine(folder, "pg_ctl")) && File.Exists(Path.Combine(folder, "postgres"));
@@ -331,6 +330,11 @@ public sealed class ThrowawayPostgres : IAsyncDisposable
         foreach (var folder in Directory.GetDirectories(BaseFolder, "cluster-*"))
         {
             var ownerFile = Path.Combine(folder, "owner.pid");
+            if (!File.Exists(ownerFile) && Directory.GetCreationTimeUtc(folder) > TimeProvider.System.GetUtcNow().UtcDateTime.AddMinutes(-1))
+            {
+                continue; // another process is creating it right now
+            }
+
             if (File.Exists(ownerFile)
                 && int.TryParse(File.ReadAllText(ownerFile), CultureInfo.InvariantCulture, out var owner)
                 && IsAlive(owner))
