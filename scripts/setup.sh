@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# Installs what the build, the tests and the samples need on a fresh machine; does nothing when it is there.
+set -euo pipefail
+
+as_root() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
+
+if ! command -v dotnet >/dev/null 2>&1; then
+  echo "The .NET SDK 10 is required (https://dot.net); 'dotnet' is not on PATH." >&2
+  exit 1
+fi
+
+# PostgreSQL server binaries for the throwaway test server (MatViewRefresh.Testing finds them itself).
+if [ -z "${MATVIEWREFRESH_TEST_CONNECTION:-}" ] && ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 \
+   && ! { [ -n "${MATVIEWREFRESH_PG_BINDIR:-}" ] && [ -x "${MATVIEWREFRESH_PG_BINDIR}/initdb" ]; }; then
+  echo "Installing the PostgreSQL server (apt-get install postgresql)..."
+  as_root apt-get update -qq
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null
+fi
+
+export DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1 DOTNET_SKIP_FIRST_TIME_EXPERIENCE=1
