@@ -66,6 +66,9 @@ public sealed class MatViewRefreshOptions
     /// <summary>Count the view's rows after each refresh (a full scan) and record them in the log. <value>The default is <see langword="false"/>.</value></summary>
     public bool RecordRowCount { get; set; }
 
+    /// <summary>Settings of refresh-on-ingest (<see cref="IRefreshDebouncer"/>), section <c>MatViewRefresh:Debounce</c>.</summary>
+    public RefreshDebounceOptions Debounce { get; set; } = new();
+
     /// <summary>
     /// Extends the resilience pipeline around each refresh attempt. Called after the default retry and
     /// per-attempt timeout are added (set <see cref="MaxRetryAttempts"/> to 0 and leave

@@ -57,7 +57,59 @@ internal sealed class MatViewRefreshOptionsValidator : IValidateOptions<MatViewR
             failures.Add($"{p}{nameof(options.Randomizer)} is null.");
         }
 
+        ValidateDebounce(options.Debounce, p + nameof(options.Debounce) + ":", failures);
         return failures.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(failures);
+    }
+
+    private static void ValidateDebounce(RefreshDebounceOptions? d, string p, List<string> failures)
+    {
+        if (d is null)
+        {
+            failures.Add($"{p.TrimEnd(':')} is null.");
+            return;
+        }
+
+        CheckNotNegative(d.DelayMin, p + nameof(d.DelayMin), failures);
+        CheckNotNegative(d.FailureRetryDelay, p + nameof(d.FailureRetryDelay), failures);
+        CheckNotNegative(d.ShutdownTimeout, p + nameof(d.ShutdownTimeout), failures);
+        if (d.DelayMax < d.DelayMin)
+        {
+            failures.Add($"{p}{nameof(d.DelayMax)} ({d.DelayMax}) is shorter than {p}{nameof(d.DelayMin)} ({d.DelayMin}).");
+        }
+
+        if (d.MaxWait < d.DelayMax)
+        {
+            failures.Add($"{p}{nameof(d.MaxWait)} ({d.MaxWait}) is shorter than {p}{nameof(d.DelayMax)} ({d.DelayMax}).");
+        }
+
+        if (d.MinInterval < TimeSpan.Zero || d.MinInterval > d.MaxWait)
+        {
+            failures.Add($"{p}{nameof(d.MinInterval)} ({d.MinInterval}) must be between zero and {p}{nameof(d.MaxWait)} ({d.MaxWait}).");
+        }
+
+        if (d.MaxFailureRetries is < 0 or > 1000)
+        {
+            failures.Add($"{p}{nameof(d.MaxFailureRetries)} is {d.MaxFailureRetries}; it must be between 0 and 1000.");
+        }
+
+        if (d.FailureRetryMaxDelay < d.FailureRetryDelay)
+        {
+            failures.Add($"{p}{nameof(d.FailureRetryMaxDelay)} ({d.FailureRetryMaxDelay}) is shorter than {p}{nameof(d.FailureRetryDelay)} ({d.FailureRetryDelay}).");
+        }
+
+        if (string.IsNullOrWhiteSpace(d.Trigger))
+        {
+            failures.Add($"{p}{nameof(d.Trigger)} is empty.");
+        }
+
+        try
+        {
+            LocalDays.FindZone(d.DefaultTimeZone);
+        }
+        catch (ArgumentException e)
+        {
+            failures.Add($"{p}{nameof(d.DefaultTimeZone)}: {e.Message.Split(" (Parameter", 2)[0]}");
+        }
     }
 
     private static void CheckIdentifier(string? value, string setting, List<string> failures)

@@ -1,6 +1,7 @@
 using MatViewRefresh;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection.Extensions;
+using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Options;
 
 namespace Microsoft.Extensions.DependencyInjection;
@@ -9,7 +10,8 @@ namespace Microsoft.Extensions.DependencyInjection;
 public static class MatViewRefreshServiceCollectionExtensions
 {
     /// <summary>
-    /// Adds <see cref="IMaterializedViewRefresher"/>, <see cref="IRefreshLog"/> and the default <see cref="IRefreshExecutor"/>.
+    /// Adds <see cref="IMaterializedViewRefresher"/>, <see cref="IRefreshLog"/>, <see cref="IRefreshDebouncer"/> (flushed when the host
+    /// stops), and the default <see cref="IRefreshExecutor"/> and <see cref="IRefreshTaskFactory"/>.
     /// Uses the <see cref="Npgsql.NpgsqlDataSource"/> registered in DI, else builds one from
     /// <see cref="MatViewRefreshOptions.ConnectionString"/>. Options are validated when the host starts.
     /// Calling it again adds nothing twice; services registered before it (an executor, a <see cref="TimeProvider"/>) are kept.
@@ -34,6 +36,10 @@ public static class MatViewRefreshServiceCollectionExtensions
         services.TryAddSingleton<IRefreshExecutor, NpgsqlRefreshExecutor>();
         services.TryAddSingleton<IMaterializedViewRefresher, MaterializedViewRefresher>();
         services.TryAddSingleton<IRefreshLog, RefreshLog>();
+        services.TryAddSingleton<IRefreshTaskFactory, BackgroundRefreshTaskFactory>();
+        services.TryAddSingleton<IPendingRefreshStore, InMemoryPendingRefreshStore>();
+        services.TryAddSingleton<IRefreshDebouncer, RefreshDebouncer>();
+        services.TryAddEnumerable(ServiceDescriptor.Singleton<IHostedService, RefreshDebouncerHostedService>());
         return services;
     }
 

@@ -48,6 +48,8 @@ internal sealed class FakeCatalog : IMatViewCatalog
     public Task<MatViewInfo> DescribeAsync(QualifiedName name, CancellationToken cancellationToken) =>
         Task.FromResult(_views.SingleOrDefault(v => v.Name == name) ?? throw new MaterializedViewNotFoundException(name, NameSuggestions.For(name, _views.Select(v => v.Name))));
 
+    public Task ValidateFunctionAsync(RefreshTarget target, CancellationToken cancellationToken) => Task.CompletedTask;
+
     public Task<MatViewGraph> LoadGraphAsync(CancellationToken cancellationToken) => Task.FromResult(Graph());
 
     public void Invalidate(QualifiedName name)

@@ -37,14 +37,13 @@ public sealed class RefresherTests
         Assert.Equal(RefreshCommandKind.Refresh, command.Kind);
         Assert.Equal(RefreshMode.Concurrent, command.Mode);
         Assert.Equal(RefreshSql.LockKey(RefreshTarget.View("sales.\"Daily Totals\"")), command.LockKey);
-        Assert.Equal(5, command.Statements.Count); // the process's first refresh also prunes old history
-        Assert.StartsWith("SELECT set_config('lock_timeout', $1, true)", command.Statements[0].CommandText);
-        Assert.Equal("SELECT \"matview_refresh\".begin_refresh($1, $2)", command.Statements[1].CommandText);
-        Assert.Equal("REFRESH MATERIALIZED VIEW CONCURRENTLY \"sales\".\"Daily Totals\"", command.Statements[2].CommandText);
-        Assert.StartsWith("DELETE FROM \"matview_refresh\".refresh_history", command.Statements[3].CommandText);
-        Assert.Contains("INSERT INTO \"matview_refresh\".refresh_log", command.Statements[4].CommandText);
-        Assert.Equal(["2000ms", "0"], command.Statements[0].Parameters);
-        Assert.Equal([command.LockKey, true], command.Statements[1].Parameters);
+        Assert.Equal(4, command.Statements.Count); // the process's first refresh also prunes old history
+        Assert.Equal("SELECT \"matview_refresh\".begin_refresh($1, $2, $3, $4)", command.Statements[0].CommandText);
+        Assert.Equal([command.LockKey, true, "2000ms", "0"], command.Statements[0].Parameters);
+        Assert.Equal("REFRESH MATERIALIZED VIEW CONCURRENTLY \"sales\".\"Daily Totals\"", command.Statements[1].CommandText);
+        Assert.StartsWith("DELETE FROM \"matview_refresh\".refresh_history", command.Statements[2].CommandText);
+        Assert.Contains("FROM \"matview_refresh\".finish_refresh($1, $2, $3, $4, $5, $6::regclass)", command.Statements[3].CommandText);
+        Assert.Equal(["sales.\"Daily Totals\"", "", "concurrent", 1, "nightly", null], command.Statements[3].Parameters);
         Assert.DoesNotContain("nightly", string.Concat(command.Statements.Select(s => s.CommandText)));
         Assert.Contains("nightly", command.Statements[^1].Parameters);
     }

@@ -7,6 +7,10 @@ internal interface IMatViewCatalog
     /// <exception cref="MaterializedViewNotFoundException">The name does not resolve to a materialized view.</exception>
     Task<MatViewInfo> DescribeAsync(QualifiedName name, CancellationToken cancellationToken);
 
+    /// <summary>Checks that a function target's function exists and takes its named parameters (cached like views).</summary>
+    /// <exception cref="RefreshFunctionNotFoundException">No function of that name takes those parameters.</exception>
+    Task ValidateFunctionAsync(RefreshTarget target, CancellationToken cancellationToken);
+
     /// <summary>Reads every materialized view and the dependencies between them (never cached).</summary>
     Task<MatViewGraph> LoadGraphAsync(CancellationToken cancellationToken);
 

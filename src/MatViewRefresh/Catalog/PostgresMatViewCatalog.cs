@@ -40,7 +40,16 @@ internal sealed class PostgresMatViewCatalog(RefreshDataSource dataSource, IOpti
          WHERE n.nspname = $1 AND c.relname = $2
         """;
 
+    private const string Functions = """
+        SELECT p.prokind::text, p.pronargs, p.pronargdefaults, p.proargnames, p.proargmodes::text[],
+               pg_get_function_identity_arguments(p.oid)
+          FROM pg_proc p
+          JOIN pg_namespace n ON n.oid = p.pronamespace
+         WHERE n.nspname = $1 AND p.proname = $2
+        """;
+
     private readonly ConcurrentDictionary<QualifiedName, (MatViewInfo Info, DateTimeOffset Expires)> _cache = new();
+    private readonly ConcurrentDictionary<(QualifiedName, string), DateTimeOffset> _functions = new();
 
     public async Task<MatViewInfo> DescribeAsync(QualifiedName name, CancellationToken cancellationToken)
     {
@@ -67,6 +76,87 @@ internal sealed class PostgresMatViewCatalog(RefreshDataSource dataSource, IOpti
 
         Remember(info);
         return info;
+    }
+
+    public async Task ValidateFunctionAsync(RefreshTarget target, CancellationToken cancellationToken)
+    {
+        var given = target.Parameters.Select(p => p.Name).ToList();
+        var cacheKey = (target.Name, string.Join('\0', given.Order(StringComparer.Ordinal)));
+        if (_functions.TryGetValue(cacheKey, out var expires) && expires > time.GetUtcNow())
+        {
+            return;
+        }
+
+        var signatures = new List<string>();
+        var problems = new List<string>();
+        var matched = false;
+        await using (var command = dataSource.Value.CreateCommand(Functions))
+        {
+            command.Parameters.Add(new() { Value = target.Name.Schema });
+            command.Parameters.Add(new() { Value = target.Name.Name });
+            await using var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
+            while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
+            {
+                var kind = reader.GetString(0);
+                int count = reader.GetInt16(1), defaults = reader.GetInt16(2);
+                var names = reader.IsDBNull(3) ? [] : reader.GetFieldValue<string[]>(3);
+                var modes = reader.IsDBNull(4) ? null : reader.GetFieldValue<string[]>(4);
+                signatures.Add(reader.GetString(5));
+                var problem = FunctionProblem(kind, count, defaults, names, modes, given);
+                if (problem is null)
+                {
+                    matched = true;
+                }
+                else
+                {
+                    problems.Add(problem);
+                }
+            }
+        }
+
+        if (!matched)
+        {
+            throw new RefreshFunctionNotFoundException(target.Name, given, signatures, problems.Count == 1 ? problems[0] : null);
+        }
+
+        var duration = options.Value.CatalogCacheDuration;
+        if (duration > TimeSpan.Zero)
+        {
+            _functions[cacheKey] = time.GetUtcNow() + duration;
+        }
+    }
+
+    /// <summary>Why a function cannot be called with the given named parameters, or <see langword="null"/> when it can.</summary>
+    internal static string? FunctionProblem(string kind, int count, int defaults, string[] names, string[]? modes, IReadOnlyList<string> given)
+    {
+        if (kind != "f")
+        {
+            return kind == "p" ? "It is a procedure; a refresh target must be a function." : "It is not a plain function.";
+        }
+
+        // Input parameters: modes i (in), b (inout), v (variadic); all of them when proargmodes is null.
+        var inputs = new List<string>();
+        for (var i = 0; i < names.Length; i++)
+        {
+            if (modes is null || modes[i] is "i" or "b" or "v")
+            {
+                inputs.Add(names[i]);
+            }
+        }
+
+        if (inputs.Count < count || inputs.Take(count).Any(string.IsNullOrEmpty))
+        {
+            return "Its parameters have no names, so they cannot be passed by name.";
+        }
+
+        var unknown = given.Where(g => !inputs.Contains(g, StringComparer.Ordinal)).ToList();
+        if (unknown.Count > 0)
+        {
+            return $"It has no parameter named {string.Join(", ", unknown)}.";
+        }
+
+        var missing = inputs.Take(count - defaults).Where(r => !given.Contains(r, StringComparer.Ordinal)).ToList();
+        return missing.Count > 0 ? $"Parameter(s) {string.Join(", ", missing)} have no default and are not given." : null;
     }
 
     public async Task<MatViewGraph> LoadGraphAsync(CancellationToken cancellationToken)

@@ -6,11 +6,11 @@ internal static partial class Log
 {
     [LoggerMessage(MatViewRefreshEventIds.RefreshSucceeded, LogLevel.Information,
         "Refreshed {Target} ({Mode}, {Reason}) in {DurationMs:F1} ms after {Attempts} attempt(s)")]
-    public static partial void RefreshSucceeded(ILogger logger, string target, RefreshMode mode, string reason, double durationMs, int attempts);
+    public static partial void RefreshSucceeded(ILogger logger, string target, string mode, string reason, double durationMs, int attempts);
 
     [LoggerMessage(MatViewRefreshEventIds.RefreshFailed, LogLevel.Error,
         "Refresh of {Target} ({Mode}) failed after {Attempts} attempt(s) in {DurationMs:F1} ms: SQLSTATE {SqlState}: {ErrorMessage}")]
-    public static partial void RefreshFailed(ILogger logger, string target, RefreshMode mode, int attempts, double durationMs, string? sqlState, string errorMessage);
+    public static partial void RefreshFailed(ILogger logger, string target, string mode, int attempts, double durationMs, string? sqlState, string errorMessage);
 
     [LoggerMessage(MatViewRefreshEventIds.RefreshRetrying, LogLevel.Warning,
         "Refresh of {Target} failed transiently on attempt {Attempt} (SQLSTATE {SqlState}: {ErrorMessage}); retrying in {DelayMs:F0} ms")]
@@ -39,4 +39,32 @@ internal static partial class Log
     [LoggerMessage(MatViewRefreshEventIds.SchemaEnsured, LogLevel.Debug,
         "Refresh log schema {Schema} is in place")]
     public static partial void SchemaEnsured(ILogger logger, string schema);
+
+    [LoggerMessage(MatViewRefreshEventIds.DebounceScheduled, LogLevel.Debug,
+        "Debounced refresh of {Key} scheduled for {DueAt:O}")]
+    public static partial void DebounceScheduled(ILogger logger, string key, DateTimeOffset dueAt);
+
+    [LoggerMessage(MatViewRefreshEventIds.DebounceSkipped, LogLevel.Information,
+        "Skipped debounced refresh of {Key}: {Reason}")]
+    public static partial void DebounceSkipped(ILogger logger, string key, string reason);
+
+    [LoggerMessage(MatViewRefreshEventIds.DebounceRunFailed, LogLevel.Warning,
+        "Debounced refresh of {Key} (scope {Scope}) failed ({Failures} so far): {Error}; retrying in {DelayMs:F0} ms")]
+    public static partial void DebounceRunFailed(ILogger logger, string key, string scope, int failures, string error, double delayMs);
+
+    [LoggerMessage(MatViewRefreshEventIds.DebounceRunGaveUp, LogLevel.Error,
+        "Debounced refresh of {Key} (scope {Scope}) failed for good after {Retries} retries: {Error}")]
+    public static partial void DebounceRunGaveUp(ILogger logger, string key, string scope, int retries, string error);
+
+    [LoggerMessage(MatViewRefreshEventIds.DebounceCoalesced, LogLevel.Information,
+        "Debounced refresh of {Key} (scope {Scope}) found the target busy on another instance; it will run again after it")]
+    public static partial void DebounceCoalesced(ILogger logger, string key, string scope);
+
+    [LoggerMessage(MatViewRefreshEventIds.DebounceFlushIncomplete, LogLevel.Warning,
+        "{Count} debounced refresh(es) did not finish before shutdown: {Keys}")]
+    public static partial void DebounceFlushIncomplete(ILogger logger, int count, string keys);
+
+    [LoggerMessage(MatViewRefreshEventIds.DebounceDisabled, LogLevel.Warning,
+        "Debounced refreshes are disabled by {Variable}")]
+    public static partial void DebounceDisabled(ILogger logger, string variable);
 }

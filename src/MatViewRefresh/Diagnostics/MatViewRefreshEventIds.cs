@@ -29,4 +29,25 @@ public static class MatViewRefreshEventIds
 
     /// <summary>The refresh log schema was created or checked.</summary>
     public const int SchemaEnsured = 1200;
+
+    /// <summary>A debounced run was scheduled for a key.</summary>
+    public const int DebounceScheduled = 2000;
+
+    /// <summary>A debounce request was skipped (disabled, or the host is stopping).</summary>
+    public const int DebounceSkipped = 2001;
+
+    /// <summary>A debounced run failed and will be retried with backoff.</summary>
+    public const int DebounceRunFailed = 2002;
+
+    /// <summary>A debounced run failed for good; its ticket completes as failed.</summary>
+    public const int DebounceRunGaveUp = 2003;
+
+    /// <summary>A debounced run found its target busy on another instance; it runs again after it.</summary>
+    public const int DebounceCoalesced = 2004;
+
+    /// <summary>Pending debounced runs did not finish within the shutdown timeout.</summary>
+    public const int DebounceFlushIncomplete = 2005;
+
+    /// <summary>Debounced refreshes are disabled by the MATVIEWREFRESH_DISABLE kill switch.</summary>
+    public const int DebounceDisabled = 2006;
 }

@@ -22,9 +22,9 @@ internal static class RefreshTelemetry
     {
         var tags = new TagList
         {
-            { "matview_refresh.target", result.Target.ToString() },
+            { "matview_refresh.target", result.Target.LogName }, // the scope (a user, a day) would explode cardinality
             { "matview_refresh.outcome", OutcomeTag(result.Outcome) },
-            { "matview_refresh.mode", result.ModeUsed is { } mode ? ModeTag(mode) : "none" },
+            { "matview_refresh.mode", result.Outcome is RefreshOutcome.Succeeded or RefreshOutcome.Failed ? ModeTag(result.ModeUsed) : "none" },
         };
         Refreshes.Add(1, tags);
         if (result.Outcome is RefreshOutcome.Succeeded or RefreshOutcome.Failed)
@@ -33,11 +33,12 @@ internal static class RefreshTelemetry
         }
     }
 
-    public static string ModeTag(RefreshMode mode) => mode switch
+    public static string ModeTag(RefreshMode? mode) => mode switch
     {
         RefreshMode.Full => "full",
         RefreshMode.Concurrent => "concurrent",
-        _ => "auto",
+        RefreshMode.Auto => "auto",
+        _ => "function",
     };
 
     private static string OutcomeTag(RefreshOutcome outcome) => outcome switch

@@ -25,8 +25,9 @@ internal sealed class NpgsqlRefreshExecutor(RefreshDataSource dataSource) : IRef
         // an error in any of them rolls back all of them, and SET LOCAL values last until its end.
         await using var reader = await batch.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
         var execution = RefreshExecution.Empty;
-        do
+        while (true)
         {
+            // The contract: the last statement returning (refreshed_at, duration_ms, row_count) reports the refresh.
             if (reader.FieldCount == 3 && await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
             {
                 execution = new RefreshExecution(
@@ -34,8 +35,12 @@ internal sealed class NpgsqlRefreshExecutor(RefreshDataSource dataSource) : IRef
                     reader.IsDBNull(1) ? null : TimeSpan.FromMilliseconds(reader.GetDouble(1)),
                     reader.IsDBNull(2) ? null : reader.GetInt64(2));
             }
+
+            if (!await reader.NextResultAsync(cancellationToken).ConfigureAwait(false))
+            {
+                break;
+            }
         }
-        while (await reader.NextResultAsync(cancellationToken).ConfigureAwait(false));
 
         return execution;
     }

@@ -19,8 +19,8 @@ public sealed record RefreshCommand
     /// <summary>The target refreshed.</summary>
     public required RefreshTarget Target { get; init; }
 
-    /// <summary>The mode run: <see cref="RefreshMode.Full"/> or <see cref="RefreshMode.Concurrent"/>.</summary>
-    public required RefreshMode Mode { get; init; }
+    /// <summary>The mode run: <see cref="RefreshMode.Full"/> or <see cref="RefreshMode.Concurrent"/>; <see langword="null"/> for a function target.</summary>
+    public required RefreshMode? Mode { get; init; }
 
     /// <summary>The attempt number, from 1.</summary>
     public required int Attempt { get; init; }

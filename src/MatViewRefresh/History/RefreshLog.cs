@@ -20,7 +20,7 @@ internal sealed class RefreshLog(RefreshDataSource dataSource, RefreshLogSchema 
               FROM {Schema}.refresh_log WHERE target = $1 AND scope = $2
             """;
         await using var command = dataSource.Value.CreateCommand(sql);
-        command.Parameters.Add(new() { Value = target.ToString() });
+        command.Parameters.Add(new() { Value = target.LogName });
         command.Parameters.Add(new() { Value = target.Scope });
         await using var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
         if (!await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
@@ -122,7 +122,7 @@ internal sealed class RefreshLog(RefreshDataSource dataSource, RefreshLogSchema 
 
     private static void AddFilter(NpgsqlCommand command, RefreshTarget? target, DateTimeOffset? since)
     {
-        command.Parameters.Add(new() { NpgsqlDbType = NpgsqlTypes.NpgsqlDbType.Text, Value = (object?)target?.ToString() ?? DBNull.Value });
+        command.Parameters.Add(new() { NpgsqlDbType = NpgsqlTypes.NpgsqlDbType.Text, Value = (object?)target?.LogName ?? DBNull.Value });
         command.Parameters.Add(new() { NpgsqlDbType = NpgsqlTypes.NpgsqlDbType.Text, Value = (object?)target?.Scope ?? DBNull.Value });
         command.Parameters.Add(new() { NpgsqlDbType = NpgsqlTypes.NpgsqlDbType.TimestampTz, Value = (object?)since?.ToUniversalTime() ?? DBNull.Value });
     }

@@ -40,9 +40,21 @@ internal sealed class MaterializedViewRefresher : IMaterializedViewRefresher
     public async Task<RefreshResult> RefreshAsync(RefreshTarget target, RefreshOptions? options = null, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(target);
-        var view = await _catalog.DescribeAsync(target.Name, cancellationToken).ConfigureAwait(false);
+        options ??= RefreshOptions.Default;
+        var requested = options.Mode ?? _options.DefaultMode;
+        (RefreshMode? Mode, string Reason) decision;
+        if (target.Kind == RefreshTargetKind.Function)
+        {
+            await _catalog.ValidateFunctionAsync(target, cancellationToken).ConfigureAwait(false);
+            decision = (null, "function call");
+        }
+        else
+        {
+            decision = ModeDecision.Decide(requested, await _catalog.DescribeAsync(target.Name, cancellationToken).ConfigureAwait(false));
+        }
+
         await _schema.EnsureIfAutomaticAsync(cancellationToken).ConfigureAwait(false);
-        return await RefreshViewAsync(target, view, options ?? RefreshOptions.Default, cancellationToken).ConfigureAwait(false);
+        return await RefreshResolvedAsync(target, requested, decision.Mode, decision.Reason, options, cancellationToken).ConfigureAwait(false);
     }
 
     public async Task<RefreshPlan> PlanAsync(RefreshSelection selection, RefreshOptions? options = null, CancellationToken cancellationToken = default)
@@ -97,8 +109,7 @@ internal sealed class MaterializedViewRefresher : IMaterializedViewRefresher
                         break;
                     }
 
-                    var info = graph.Find(step.View)!;
-                    running.Add(RefreshViewAsync(RefreshTarget.View(step.View), info, options, cancellationToken), step);
+                    running.Add(RefreshResolvedAsync(RefreshTarget.View(step.View), options.Mode ?? _options.DefaultMode, step.Mode, step.ModeReason, options, cancellationToken), step);
                     waiting.RemoveAt(i);
                 }
 
@@ -157,10 +168,9 @@ internal sealed class MaterializedViewRefresher : IMaterializedViewRefresher
         return result;
     }
 
-    private async Task<RefreshResult> RefreshViewAsync(RefreshTarget target, MatViewInfo view, RefreshOptions options, CancellationToken cancellationToken)
+    private async Task<RefreshResult> RefreshResolvedAsync(
+        RefreshTarget target, RefreshMode requested, RefreshMode? mode, string reason, RefreshOptions options, CancellationToken cancellationToken)
     {
-        var requested = options.Mode ?? _options.DefaultMode;
-        var (mode, reason) = ModeDecision.Decide(requested, view);
         var name = target.ToString();
         var startedAt = _time.GetUtcNow();
         var started = _time.GetTimestamp();
@@ -194,7 +204,11 @@ internal sealed class MaterializedViewRefresher : IMaterializedViewRefresher
                 },
                 context).ConfigureAwait(false);
 
-            _catalog.MarkPopulated(target.Name);
+            if (target.Kind == RefreshTargetKind.MaterializedView)
+            {
+                _catalog.MarkPopulated(target.Name);
+            }
+
             var result = new RefreshResult
             {
                 Target = target,
@@ -209,7 +223,7 @@ internal sealed class MaterializedViewRefresher : IMaterializedViewRefresher
                 ServerDuration = execution.ServerDuration,
                 RowCount = execution.RowCount,
             };
-            Log.RefreshSucceeded(_logger, name, mode, reason, result.Duration.TotalMilliseconds, attempts);
+            Log.RefreshSucceeded(_logger, name, RefreshTelemetry.ModeTag(mode), reason, result.Duration.TotalMilliseconds, attempts);
             return Finish(result, activity);
         }
         catch (PostgresException e) when (e.SqlState == TransientErrors.TargetBusy)
@@ -256,7 +270,7 @@ internal sealed class MaterializedViewRefresher : IMaterializedViewRefresher
                 FinishedAt = startedAt + _time.GetElapsedTime(started),
                 Error = error,
             };
-            Log.RefreshFailed(_logger, name, mode, attempts, result.Duration.TotalMilliseconds, error.SqlState, error.Message);
+            Log.RefreshFailed(_logger, name, RefreshTelemetry.ModeTag(mode), attempts, result.Duration.TotalMilliseconds, error.SqlState, error.Message);
             await RecordFailureAsync(result, options.Trigger).ConfigureAwait(false);
             return Finish(result, activity);
         }
@@ -266,7 +280,7 @@ internal sealed class MaterializedViewRefresher : IMaterializedViewRefresher
         }
     }
 
-    private Task<RefreshExecution> RunAsync(RefreshTarget target, RefreshMode mode, int attempt, RefreshOptions options, CancellationToken cancellationToken)
+    private Task<RefreshExecution> RunAsync(RefreshTarget target, RefreshMode? mode, int attempt, RefreshOptions options, CancellationToken cancellationToken)
     {
         var command = RefreshSql.Refresh(
             target,
@@ -294,7 +308,7 @@ internal sealed class MaterializedViewRefresher : IMaterializedViewRefresher
         try
         {
             var command = RefreshSql.RecordFailure(
-                result.Target, result.ModeUsed ?? RefreshMode.Full, result.Attempts, trigger, _options.Schema, result.StartedAt, result.Duration, result.Error!);
+                result.Target, result.ModeUsed, result.Attempts, trigger, _options.Schema, result.StartedAt, result.Duration, result.Error!);
             await _executor.ExecuteAsync(command, CancellationToken.None).ConfigureAwait(false);
         }
         catch (Exception e) when (e is NpgsqlException or InvalidOperationException or TimeoutException)
@@ -308,7 +322,7 @@ internal sealed class MaterializedViewRefresher : IMaterializedViewRefresher
         if (activity is not null)
         {
             activity.SetTag("matview_refresh.outcome", result.Outcome.ToString());
-            activity.SetTag("matview_refresh.mode", result.ModeUsed is { } m ? RefreshTelemetry.ModeTag(m) : "none");
+            activity.SetTag("matview_refresh.mode", RefreshTelemetry.ModeTag(result.ModeUsed));
             activity.SetTag("matview_refresh.attempts", result.Attempts);
             if (result.Outcome == RefreshOutcome.Failed)
             {

@@ -17,40 +17,26 @@ internal static class RefreshSql
     }
 
     public static RefreshCommand Refresh(
-        RefreshTarget target, RefreshMode mode, int attempt, bool waitForLock, TimeSpan lockTimeout, TimeSpan statementTimeout,
+        RefreshTarget target, RefreshMode? mode, int attempt, bool waitForLock, TimeSpan lockTimeout, TimeSpan statementTimeout,
         string trigger, string logSchema, bool countRows, TimeSpan? pruneOlderThan)
     {
         var schema = SqlIdentifier.Quote(logSchema);
         var key = LockKey(target);
         var view = target.Name.ToSql();
-        var statements = new List<RefreshStatement>(5)
+        var statements = new List<RefreshStatement>(4)
         {
-            new("SELECT set_config('lock_timeout', $1, true), set_config('statement_timeout', $2, true)", [Milliseconds(lockTimeout), Milliseconds(statementTimeout)]),
-            new($"SELECT {schema}.begin_refresh($1, $2)", [key, waitForLock]),
-            new(mode == RefreshMode.Concurrent ? $"REFRESH MATERIALIZED VIEW CONCURRENTLY {view}" : $"REFRESH MATERIALIZED VIEW {view}", []),
+            new($"SELECT {schema}.begin_refresh($1, $2, $3, $4)", [key, waitForLock, Milliseconds(lockTimeout), Milliseconds(statementTimeout)]),
+            target.Kind == RefreshTargetKind.Function ? FunctionCall(target)
+                : new(mode == RefreshMode.Concurrent ? $"REFRESH MATERIALIZED VIEW CONCURRENTLY {view}" : $"REFRESH MATERIALIZED VIEW {view}", []),
         };
         if (pruneOlderThan is { } retention)
         {
             statements.Add(new($"DELETE FROM {schema}.refresh_history WHERE started_at < clock_timestamp() - $1::interval", [retention]));
         }
 
-        var rowCount = countRows ? $"(SELECT count(*) FROM {view})" : "NULL::bigint";
         statements.Add(new(
-            $"""
-            WITH t AS MATERIALIZED (
-                SELECT current_setting('matview_refresh.started_at')::timestamptz AS started_at, clock_timestamp() AS finished_at
-            ), h AS (
-                INSERT INTO {schema}.refresh_history (target, scope, started_at, duration_ms, success, mode, attempts, trigger)
-                SELECT $1, $2, t.started_at, extract(epoch FROM t.finished_at - t.started_at) * 1000, true, $3, $4, $5 FROM t
-            )
-            INSERT INTO {schema}.refresh_log AS l (target, scope, last_refreshed_at, duration_ms, mode, row_count, last_attempt_at, last_error, last_error_state)
-            SELECT $1, $2, t.finished_at, extract(epoch FROM t.finished_at - t.started_at) * 1000, $3, {rowCount}, t.finished_at, NULL, NULL FROM t
-            ON CONFLICT (target, scope) DO UPDATE SET
-                last_refreshed_at = EXCLUDED.last_refreshed_at, duration_ms = EXCLUDED.duration_ms, mode = EXCLUDED.mode,
-                row_count = EXCLUDED.row_count, last_attempt_at = EXCLUDED.last_attempt_at, last_error = NULL, last_error_state = NULL
-            RETURNING l.last_refreshed_at, l.duration_ms, l.row_count
-            """,
-            [target.ToString(), target.Scope, RefreshTelemetry.ModeTag(mode), attempt, trigger]));
+            $"SELECT refreshed_at, duration_ms, row_count FROM {schema}.finish_refresh($1, $2, $3, $4, $5, $6::regclass)",
+            [target.LogName, target.Scope, RefreshTelemetry.ModeTag(mode), attempt, trigger, countRows && target.Kind == RefreshTargetKind.MaterializedView ? view : null]));
 
         return new RefreshCommand
         {
@@ -68,7 +54,7 @@ internal static class RefreshSql
     }
 
     public static RefreshCommand RecordFailure(
-        RefreshTarget target, RefreshMode mode, int attempts, string trigger, string logSchema,
+        RefreshTarget target, RefreshMode? mode, int attempts, string trigger, string logSchema,
         DateTimeOffset startedAt, TimeSpan duration, RefreshError error)
     {
         var schema = SqlIdentifier.Quote(logSchema);
@@ -83,7 +69,7 @@ internal static class RefreshSql
             ON CONFLICT (target, scope) DO UPDATE SET
                 last_attempt_at = EXCLUDED.last_attempt_at, last_error = EXCLUDED.last_error, last_error_state = EXCLUDED.last_error_state
             """,
-            [target.ToString(), target.Scope, startedAt.ToUniversalTime(), duration.TotalMilliseconds, RefreshTelemetry.ModeTag(mode), attempts, trigger, error.SqlState, error.Message]);
+            [target.LogName, target.Scope, startedAt.ToUniversalTime(), duration.TotalMilliseconds, RefreshTelemetry.ModeTag(mode), attempts, trigger, error.SqlState, error.Message]);
         return new RefreshCommand
         {
             Kind = RefreshCommandKind.RecordFailure,
@@ -97,6 +83,13 @@ internal static class RefreshSql
             Trigger = trigger,
             Statements = [statement],
         };
+    }
+
+    /// <summary><c>SELECT "schema"."fn"("p1" =&gt; $1, …)</c>: named notation, so parameter order and defaults are the function's business.</summary>
+    private static RefreshStatement FunctionCall(RefreshTarget target)
+    {
+        var arguments = string.Join(", ", target.Parameters.Select((p, i) => $"{SqlIdentifier.Quote(p.Name)} => ${i + 1}"));
+        return new RefreshStatement($"SELECT {target.Name.ToSql()}({arguments})", [.. target.Parameters.Select(p => p.Value)]);
     }
 
     private static string Milliseconds(TimeSpan value) =>

@@ -1,0 +1,413 @@
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
+
+namespace MatViewRefresh;
+
+/// <summary>The per-key debounce state machine (see <see cref="IRefreshDebouncer"/> and DESIGN.md's timeline).</summary>
+internal sealed class RefreshDebouncer : IRefreshDebouncer, IDisposable
+{
+    private readonly IMaterializedViewRefresher _refresher;
+    private readonly IRefreshTaskFactory _tasks;
+    private readonly TimeProvider _time;
+    private readonly ILogger _logger;
+    private readonly IPendingRefreshStore _store;
+    private readonly RefreshDebounceOptions _options;
+    private readonly Func<double> _random;
+    private readonly RefreshOptions _runOptions;
+    private readonly TimerCallback _onTimer;
+    private readonly bool _enabled;
+    private volatile bool _stopping;
+
+    public RefreshDebouncer(
+        IMaterializedViewRefresher refresher,
+        IRefreshTaskFactory tasks,
+        TimeProvider time,
+        IOptions<MatViewRefreshOptions> options,
+        ILogger<RefreshDebouncer> logger,
+        IPendingRefreshStore store)
+        : this(refresher, tasks, time, options, logger, store, Environment.GetEnvironmentVariable)
+    {
+    }
+
+    internal RefreshDebouncer(
+        IMaterializedViewRefresher refresher,
+        IRefreshTaskFactory tasks,
+        TimeProvider time,
+        IOptions<MatViewRefreshOptions> options,
+        ILogger<RefreshDebouncer> logger,
+        IPendingRefreshStore store,
+        Func<string, string?> environment)
+    {
+        _refresher = refresher;
+        _tasks = tasks;
+        _time = time;
+        _logger = logger;
+        _store = store;
+        _options = options.Value.Debounce;
+        _random = options.Value.Randomizer;
+        _runOptions = new RefreshOptions { SkipIfBusy = true, Trigger = _options.Trigger };
+        _onTimer = OnTimer;
+        var killSwitch = KillSwitch.IsTruthy(environment(RefreshDebounceOptions.DisableVariable));
+        _enabled = _options.Enabled && !killSwitch;
+        if (killSwitch)
+        {
+            Log.DebounceDisabled(_logger, RefreshDebounceOptions.DisableVariable);
+        }
+    }
+
+    /// <summary>Keys currently remembered (pending, running, or run within the last MinInterval).</summary>
+    internal int KeyCount => _store.Count;
+
+    public RefreshTicket Request(RefreshTarget target, string? key = null)
+    {
+        ArgumentNullException.ThrowIfNull(target);
+        key ??= target.ToString();
+        if (!_enabled || _stopping)
+        {
+            return SkippedTicket(target, key, _enabled ? "the host is stopping" : "debounced refreshes are disabled");
+        }
+
+        var now = _time.GetUtcNow();
+        while (true)
+        {
+            var entry = _store.GetOrAdd(key);
+            lock (entry)
+            {
+                if (entry.Removed)
+                {
+                    continue;
+                }
+
+                entry.Target = target;
+                var settled = now + SettleDelay();
+                bool joined;
+                if (entry.Pending is null)
+                {
+                    joined = false;
+                    entry.Pending = new PendingRun();
+                    entry.FirstRequestAt = now;
+                    entry.RetryWait = false;
+                    entry.DueAt = Clamp(entry, settled);
+                    if (entry.Running is null)
+                    {
+                        Arm(entry, now);
+                    }
+
+                    Log.DebounceScheduled(_logger, key, entry.DueAt);
+                }
+                else
+                {
+                    joined = true;
+                    if (!entry.RetryWait && settled > entry.DueAt)
+                    {
+                        // Pushed back by a fresh settle delay; the timer notices when it fires (no re-arming here).
+                        entry.DueAt = Clamp(entry, settled);
+                    }
+                }
+
+                return new RefreshTicket(key, entry.DueAt, joined, skipped: false, entry.Pending.Completion.Task);
+            }
+        }
+    }
+
+    public DateOnly LocalDay(DateTimeOffset instant, string? timeZone = null) => LocalDays.Of(instant, timeZone ?? _options.DefaultTimeZone);
+
+    /// <summary>Runs every pending refresh now and waits for all of them, up to the shutdown timeout; reports the rest.</summary>
+    internal async Task FlushAsync(CancellationToken cancellationToken)
+    {
+        _stopping = true;
+        var waits = new List<Task>();
+        var keys = new List<string>();
+        foreach (var entry in _store.Entries)
+        {
+            (PendingRun Run, RefreshTarget Target)? start = null;
+            lock (entry)
+            {
+                if (entry.Running is { } running)
+                {
+                    waits.Add(running.Completion.Task);
+                    keys.Add(entry.Key);
+                }
+
+                if (entry.Pending is { } pending)
+                {
+                    waits.Add(pending.Completion.Task);
+                    keys.Add(entry.Key);
+                    start = TakePending(entry);
+                }
+            }
+
+            if (start is { } s)
+            {
+                Launch(entry, s.Run, s.Target);
+            }
+        }
+
+        if (waits.Count == 0)
+        {
+            return;
+        }
+
+        try
+        {
+            await Task.WhenAll(waits).WaitAsync(_options.ShutdownTimeout, _time, cancellationToken).ConfigureAwait(false);
+        }
+        catch (Exception e) when (e is TimeoutException or OperationCanceledException)
+        {
+            var unfinished = _store.Entries.Where(en => en.Pending is not null || en.Running is not null).Select(en => en.Key).ToList();
+            Log.DebounceFlushIncomplete(_logger, unfinished.Count, string.Join(", ", unfinished.Take(20)));
+        }
+    }
+
+    public void Dispose()
+    {
+        _stopping = true;
+        foreach (var entry in _store.Entries)
+        {
+            lock (entry)
+            {
+                entry.Timer?.Dispose();
+                entry.Timer = null;
+            }
+        }
+    }
+
+    private void OnTimer(object? state)
+    {
+        var entry = (DebounceEntry)state!;
+        (PendingRun Run, RefreshTarget Target)? start;
+        lock (entry)
+        {
+            if (entry.Removed || entry.Running is not null)
+            {
+                return; // a finishing run re-arms the timer
+            }
+
+            var now = _time.GetUtcNow();
+            if (entry.Pending is null)
+            {
+                ForgetIfIdle(entry, now);
+                return;
+            }
+
+            if (now < entry.DueAt && !_stopping)
+            {
+                entry.Timer!.Change(entry.DueAt - now, Timeout.InfiniteTimeSpan);
+                return;
+            }
+
+            start = TakePending(entry);
+        }
+
+        if (start is { } s)
+        {
+            Launch(entry, s.Run, s.Target);
+        }
+    }
+
+    private (PendingRun Run, RefreshTarget Target)? TakePending(DebounceEntry entry)
+    {
+        if (entry.Running is not null || entry.Pending is null)
+        {
+            return null;
+        }
+
+        var run = entry.Pending;
+        entry.Pending = null;
+        entry.Running = run;
+        entry.RetryWait = false;
+        entry.LastRunStartedAt = _time.GetUtcNow();
+        return (run, entry.Target!);
+    }
+
+    private void Launch(DebounceEntry entry, PendingRun run, RefreshTarget target) =>
+        _ = _tasks.Run(token => ExecuteAsync(entry, run, target, token));
+
+    private async Task ExecuteAsync(DebounceEntry entry, PendingRun run, RefreshTarget target, CancellationToken cancellationToken)
+    {
+        RefreshResult result;
+        var permanent = false;
+        var startedAt = _time.GetUtcNow();
+        try
+        {
+            result = await _refresher.RefreshAsync(target, _runOptions, cancellationToken).ConfigureAwait(false);
+        }
+        catch (Exception e) when (e is MaterializedViewNotFoundException or RefreshFunctionNotFoundException or ArgumentException)
+        {
+            result = FailedResult(target, startedAt, new RefreshError(null, e.Message, e));
+            permanent = true; // retrying cannot make a missing view appear
+        }
+        catch (OperationCanceledException e)
+        {
+            result = FailedResult(target, startedAt, new RefreshError(null, "Cancelled: the host stopped before the refresh finished.", e));
+            permanent = true;
+        }
+        catch (Exception e)
+        {
+            result = FailedResult(target, startedAt, new RefreshError(null, e.Message, e));
+        }
+
+        Completed(entry, run, target, result, permanent);
+    }
+
+    private void Completed(DebounceEntry entry, PendingRun run, RefreshTarget target, RefreshResult result, bool permanent)
+    {
+        PendingRun? finished = null;
+        (PendingRun Run, RefreshTarget Target)? next = null;
+        lock (entry)
+        {
+            var now = _time.GetUtcNow();
+            entry.Running = null;
+            if (result.Outcome == RefreshOutcome.Coalesced && !_stopping)
+            {
+                // Another instance holds the target: its snapshot may predate our requests, so run again after it.
+                Log.DebounceCoalesced(_logger, entry.Key, target.Scope);
+                Requeue(entry, run, now, now + SettleDelay(), retryWait: false);
+            }
+            else if (result.Outcome == RefreshOutcome.Failed && !permanent && !_stopping && run.Failures < _options.MaxFailureRetries)
+            {
+                run.Failures++;
+                var delay = FailureDelay(run.Failures);
+                Log.DebounceRunFailed(_logger, entry.Key, target.Scope, run.Failures, result.Error?.ToString() ?? "unknown error", delay.TotalMilliseconds);
+                Requeue(entry, run, now, now + delay, retryWait: true);
+            }
+            else
+            {
+                finished = run;
+                if (result.Outcome == RefreshOutcome.Failed)
+                {
+                    Log.DebounceRunGaveUp(_logger, entry.Key, target.Scope, run.Failures, result.Error?.ToString() ?? "unknown error");
+                }
+            }
+
+            if (entry.Pending is not null)
+            {
+                if (_stopping)
+                {
+                    next = TakePending(entry);
+                }
+                else
+                {
+                    Arm(entry, now);
+                }
+            }
+            else
+            {
+                ForgetIfIdle(entry, now);
+            }
+        }
+
+        finished?.Complete(result);
+        if (next is { } n)
+        {
+            Launch(entry, n.Run, n.Target);
+        }
+    }
+
+    private static void Requeue(DebounceEntry entry, PendingRun run, DateTimeOffset now, DateTimeOffset due, bool retryWait)
+    {
+        if (entry.Pending is null)
+        {
+            entry.Pending = run;
+            entry.FirstRequestAt = now;
+            entry.DueAt = due;
+        }
+        else
+        {
+            // Requests arrived during the run: one pending run now covers them and the requeued ones.
+            entry.Pending.Merge(run);
+            if (due > entry.DueAt)
+            {
+                entry.DueAt = due;
+            }
+        }
+
+        entry.RetryWait |= retryWait;
+    }
+
+    private void ForgetIfIdle(DebounceEntry entry, DateTimeOffset now)
+    {
+        // Kept until MinInterval after its last run, so the next request still honours MinInterval; then forgotten.
+        var forgetAt = (entry.LastRunStartedAt ?? now) + _options.MinInterval;
+        if (now >= forgetAt)
+        {
+            entry.Removed = true;
+            entry.Timer?.Dispose();
+            entry.Timer = null;
+            _store.Remove(entry);
+        }
+        else
+        {
+            entry.DueAt = forgetAt;
+            Arm(entry, now);
+        }
+    }
+
+    private void Arm(DebounceEntry entry, DateTimeOffset now)
+    {
+        var delay = entry.DueAt - now;
+        if (delay < TimeSpan.Zero)
+        {
+            delay = TimeSpan.Zero;
+        }
+
+        if (entry.Timer is null)
+        {
+            entry.Timer = _time.CreateTimer(_onTimer, entry, delay, Timeout.InfiniteTimeSpan);
+        }
+        else
+        {
+            entry.Timer.Change(delay, Timeout.InfiniteTimeSpan);
+        }
+    }
+
+    /// <summary>Not before MinInterval after the last run started; not after MaxWait after the first pending request.</summary>
+    private DateTimeOffset Clamp(DebounceEntry entry, DateTimeOffset due)
+    {
+        if (entry.LastRunStartedAt is { } last && due < last + _options.MinInterval)
+        {
+            due = last + _options.MinInterval;
+        }
+
+        var latest = entry.FirstRequestAt + _options.MaxWait;
+        return due > latest ? latest : due;
+    }
+
+    private TimeSpan SettleDelay()
+    {
+        var min = _options.DelayMin.Ticks;
+        return TimeSpan.FromTicks(min + (long)((_options.DelayMax.Ticks - min) * _random()));
+    }
+
+    private TimeSpan FailureDelay(int failures)
+    {
+        var ticks = _options.FailureRetryDelay.Ticks * Math.Pow(2, failures - 1);
+        return ticks >= _options.FailureRetryMaxDelay.Ticks ? _options.FailureRetryMaxDelay : TimeSpan.FromTicks((long)ticks);
+    }
+
+    private RefreshTicket SkippedTicket(RefreshTarget target, string key, string reason)
+    {
+        Log.DebounceSkipped(_logger, key, reason);
+        var now = _time.GetUtcNow();
+        var result = new RefreshResult
+        {
+            Target = target,
+            Outcome = RefreshOutcome.Skipped,
+            RequestedMode = RefreshMode.Auto,
+            StartedAt = now,
+            FinishedAt = now,
+            Error = new RefreshError(null, "Skipped: " + reason),
+        };
+        return new RefreshTicket(key, now, joined: false, skipped: true, Task.FromResult(result));
+    }
+
+    private static RefreshResult FailedResult(RefreshTarget target, DateTimeOffset startedAt, RefreshError error) => new()
+    {
+        Target = target,
+        Outcome = RefreshOutcome.Failed,
+        RequestedMode = RefreshMode.Auto,
+        StartedAt = startedAt,
+        FinishedAt = startedAt,
+        Error = error,
+    };
+}
