@@ -8,7 +8,12 @@ namespace MatViewRefresh.Testing;
 public sealed class ManualTimeProvider : TimeProvider
 {
     private readonly object _gate = new();
-    private readonly List<ManualTimer> _timers = [];
+    // Armed timers by (due, arming order): Advance takes the first one until none is due.
+    private readonly SortedSet<ManualTimer> _armed = new(Comparer<ManualTimer>.Create(static (a, b) =>
+    {
+        var byDue = a.Due!.Value.CompareTo(b.Due!.Value);
+        return byDue != 0 ? byDue : a.Sequence.CompareTo(b.Sequence);
+    }));
     private DateTimeOffset _now;
     private long _sequence;
 
@@ -28,7 +33,7 @@ public sealed class ManualTimeProvider : TimeProvider
         {
             lock (_gate)
             {
-                return _timers.Count(t => t.Due is not null);
+                return _armed.Count;
             }
         }
     }
@@ -52,7 +57,6 @@ public sealed class ManualTimeProvider : TimeProvider
         var timer = new ManualTimer(this, callback, state);
         lock (_gate)
         {
-            _timers.Add(timer);
             timer.Arm(dueTime, period);
         }
 
@@ -81,7 +85,7 @@ public sealed class ManualTimeProvider : TimeProvider
             ManualTimer? next;
             lock (_gate)
             {
-                next = _timers.Where(t => t.Due <= target).OrderBy(t => t.Due).ThenBy(t => t.Sequence).FirstOrDefault();
+                next = _armed.Count > 0 && _armed.Min!.Due <= target ? _armed.Min : null;
                 if (next is null)
                 {
                     if (target > _now)
@@ -97,8 +101,17 @@ public sealed class ManualTimeProvider : TimeProvider
                     _now = next.Due.Value;
                 }
 
-                next.Due = next.Period is { } period ? _now + period : null;
-                next.Sequence = ++_sequence;
+                _armed.Remove(next);
+                if (next.Period is { } period)
+                {
+                    next.Due = _now + period;
+                    next.Sequence = ++_sequence;
+                    _armed.Add(next);
+                }
+                else
+                {
+                    next.Due = null;
+                }
             }
 
             next.Fire();
@@ -116,18 +129,30 @@ public sealed class ManualTimeProvider : TimeProvider
 
         public long Sequence { get; set; }
 
+        private bool _disposed;
+
+        /// <summary>(Re)arms the timer; the caller holds the owner's lock.</summary>
         public void Arm(TimeSpan dueTime, TimeSpan period)
         {
+            if (Due is not null)
+            {
+                owner._armed.Remove(this);
+            }
+
             Due = dueTime == Timeout.InfiniteTimeSpan ? null : owner._now + (dueTime < TimeSpan.Zero ? TimeSpan.Zero : dueTime);
             Period = period == Timeout.InfiniteTimeSpan || period <= TimeSpan.Zero ? null : period;
             Sequence = ++owner._sequence;
+            if (Due is not null)
+            {
+                owner._armed.Add(this);
+            }
         }
 
         public bool Change(TimeSpan dueTime, TimeSpan period)
         {
             lock (owner._gate)
             {
-                if (!owner._timers.Contains(this))
+                if (_disposed)
                 {
                     return false;
                 }
@@ -137,13 +162,34 @@ public sealed class ManualTimeProvider : TimeProvider
             }
         }
 
-        public void Fire() => callback(state);
+        /// <summary>
+        /// Runs the callback as a real timer would: with no <see cref="SynchronizationContext"/>, so continuations of
+        /// what it completes run inline (a test framework's context would otherwise defer them to other threads).
+        /// </summary>
+        public void Fire()
+        {
+            var context = SynchronizationContext.Current;
+            SynchronizationContext.SetSynchronizationContext(null);
+            try
+            {
+                callback(state);
+            }
+            finally
+            {
+                SynchronizationContext.SetSynchronizationContext(context);
+            }
+        }
 
         public void Dispose()
         {
             lock (owner._gate)
             {
-                owner._timers.Remove(this);
+                _disposed = true;
+                if (Due is not null)
+                {
+                    owner._armed.Remove(this);
+                    Due = null;
+                }
             }
         }
 

@@ -304,8 +304,13 @@ internal sealed class RefreshDebouncer : IRefreshDebouncer, IDisposable
         }
     }
 
-    private static void Requeue(DebounceEntry entry, PendingRun run, DateTimeOffset now, DateTimeOffset due, bool retryWait)
+    private void Requeue(DebounceEntry entry, PendingRun run, DateTimeOffset now, DateTimeOffset due, bool retryWait)
     {
+        if (entry.LastRunStartedAt is { } last && due < last + _options.MinInterval)
+        {
+            due = last + _options.MinInterval;
+        }
+
         if (entry.Pending is null)
         {
             entry.Pending = run;
