@@ -35,30 +35,36 @@ internal sealed class InMemoryPendingRefreshStore : IPendingRefreshStore
     public void Remove(DebounceEntry entry) => _entries.TryRemove(new KeyValuePair<string, DebounceEntry>(entry.Key, entry));
 }
 
-/// <summary>The state of one coalescing key. Guarded by locking the entry itself.</summary>
+/// <summary>
+/// The state of one coalescing key, guarded by locking the entry — except that a request joining a pending run
+/// only reads <see cref="Pending"/> and pushes <see cref="DueTicks"/> with a compare-and-swap (the hot path).
+/// Times are UTC ticks.
+/// </summary>
 internal sealed class DebounceEntry(string key)
 {
+    public const long None = long.MinValue;
+
     public string Key { get; } = key;
 
     public RefreshTarget? Target;
 
     /// <summary>Requests not yet covered by a started run.</summary>
-    public PendingRun? Pending;
+    public volatile PendingRun? Pending;
 
     /// <summary>The run in progress.</summary>
     public PendingRun? Running;
 
-    public DateTimeOffset FirstRequestAt;
-    public DateTimeOffset DueAt;
-    public DateTimeOffset? LastRunStartedAt;
+    public long FirstRequestTicks;
+    public long DueTicks;
+    public long LastRunStartTicks = None;
 
     /// <summary>The pending run is waiting out a failure backoff: requests join it but do not move it.</summary>
-    public bool RetryWait;
+    public volatile bool RetryWait;
 
     public ITimer? Timer;
 
     /// <summary>Forgotten: a request that finds it must take a new entry.</summary>
-    public bool Removed;
+    public volatile bool Removed;
 }
 
 /// <summary>A run-to-be and everyone waiting for it.</summary>

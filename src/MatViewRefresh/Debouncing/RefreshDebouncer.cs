@@ -9,6 +9,7 @@ internal sealed class RefreshDebouncer : IRefreshDebouncer, IDisposable
     private readonly IMaterializedViewRefresher _refresher;
     private readonly IRefreshTaskFactory _tasks;
     private readonly TimeProvider _time;
+    private readonly DebounceClock _clock;
     private readonly ILogger _logger;
     private readonly IPendingRefreshStore _store;
     private readonly RefreshDebounceOptions _options;
@@ -16,6 +17,10 @@ internal sealed class RefreshDebouncer : IRefreshDebouncer, IDisposable
     private readonly RefreshOptions _runOptions;
     private readonly TimerCallback _onTimer;
     private readonly bool _enabled;
+    private readonly long _minIntervalTicks;
+    private readonly long _maxWaitTicks;
+    private readonly long _delayMinTicks;
+    private readonly long _delaySpreadTicks;
     private volatile bool _stopping;
 
     public RefreshDebouncer(
@@ -41,12 +46,17 @@ internal sealed class RefreshDebouncer : IRefreshDebouncer, IDisposable
         _refresher = refresher;
         _tasks = tasks;
         _time = time;
+        _clock = new DebounceClock(time);
         _logger = logger;
         _store = store;
         _options = options.Value.Debounce;
         _random = options.Value.Randomizer;
         _runOptions = new RefreshOptions { SkipIfBusy = true, Trigger = _options.Trigger };
         _onTimer = OnTimer;
+        _minIntervalTicks = _options.MinInterval.Ticks;
+        _maxWaitTicks = _options.MaxWait.Ticks;
+        _delayMinTicks = _options.DelayMin.Ticks;
+        _delaySpreadTicks = _options.DelayMax.Ticks - _delayMinTicks;
         var killSwitch = KillSwitch.IsTruthy(environment(RefreshDebounceOptions.DisableVariable));
         _enabled = _options.Enabled && !killSwitch;
         if (killSwitch)
@@ -67,10 +77,29 @@ internal sealed class RefreshDebouncer : IRefreshDebouncer, IDisposable
             return SkippedTicket(target, key, _enabled ? "the host is stopping" : "debounced refreshes are disabled");
         }
 
-        var now = _time.GetUtcNow();
+        var now = _clock.UtcTicks();
+        var settled = now + SettleTicks();
         while (true)
         {
             var entry = _store.GetOrAdd(key);
+
+            // Hot path: join the pending run without locking. If the timer takes it meanwhile, the run still starts
+            // after this request began (so after the caller's commit) and covers it; if it was taken before,
+            // Pending has changed and the locked path below creates a new pending run.
+            var pending = entry.Pending;
+            if (pending is not null)
+            {
+                if (!entry.RetryWait)
+                {
+                    PushBack(entry, settled);
+                }
+
+                if (entry.Pending == pending)
+                {
+                    return new RefreshTicket(key, Utc(Volatile.Read(ref entry.DueTicks)), joined: true, skipped: false, pending.Completion.Task);
+                }
+            }
+
             lock (entry)
             {
                 if (entry.Removed)
@@ -78,34 +107,32 @@ internal sealed class RefreshDebouncer : IRefreshDebouncer, IDisposable
                     continue;
                 }
 
-                entry.Target = target;
-                var settled = now + SettleDelay();
                 bool joined;
                 if (entry.Pending is null)
                 {
                     joined = false;
-                    entry.Pending = new PendingRun();
-                    entry.FirstRequestAt = now;
+                    entry.Target = target;
+                    entry.FirstRequestTicks = now;
                     entry.RetryWait = false;
-                    entry.DueAt = Clamp(entry, settled);
+                    Volatile.Write(ref entry.DueTicks, Clamp(entry, settled));
+                    entry.Pending = new PendingRun();
                     if (entry.Running is null)
                     {
                         Arm(entry, now);
                     }
 
-                    Log.DebounceScheduled(_logger, key, entry.DueAt);
+                    Log.DebounceScheduled(_logger, key, Utc(entry.DueTicks));
                 }
                 else
                 {
                     joined = true;
-                    if (!entry.RetryWait && settled > entry.DueAt)
+                    if (!entry.RetryWait)
                     {
-                        // Pushed back by a fresh settle delay; the timer notices when it fires (no re-arming here).
-                        entry.DueAt = Clamp(entry, settled);
+                        PushBack(entry, settled);
                     }
                 }
 
-                return new RefreshTicket(key, entry.DueAt, joined, skipped: false, entry.Pending.Completion.Task);
+                return new RefreshTicket(key, Utc(Volatile.Read(ref entry.DueTicks)), joined, skipped: false, entry.Pending.Completion.Task);
             }
         }
     }
@@ -183,16 +210,17 @@ internal sealed class RefreshDebouncer : IRefreshDebouncer, IDisposable
                 return; // a finishing run re-arms the timer
             }
 
-            var now = _time.GetUtcNow();
+            var now = _clock.UtcTicks();
             if (entry.Pending is null)
             {
                 ForgetIfIdle(entry, now);
                 return;
             }
 
-            if (now < entry.DueAt && !_stopping)
+            var due = Volatile.Read(ref entry.DueTicks);
+            if (now < due && !_stopping)
             {
-                entry.Timer!.Change(entry.DueAt - now, Timeout.InfiniteTimeSpan);
+                entry.Timer!.Change(TimeSpan.FromTicks(due - now), Timeout.InfiniteTimeSpan);
                 return;
             }
 
@@ -216,7 +244,7 @@ internal sealed class RefreshDebouncer : IRefreshDebouncer, IDisposable
         entry.Pending = null;
         entry.Running = run;
         entry.RetryWait = false;
-        entry.LastRunStartedAt = _time.GetUtcNow();
+        entry.LastRunStartTicks = _clock.UtcTicks();
         return (run, entry.Target!);
     }
 
@@ -256,20 +284,20 @@ internal sealed class RefreshDebouncer : IRefreshDebouncer, IDisposable
         (PendingRun Run, RefreshTarget Target)? next = null;
         lock (entry)
         {
-            var now = _time.GetUtcNow();
+            var now = _clock.UtcTicks();
             entry.Running = null;
             if (result.Outcome == RefreshOutcome.Coalesced && !_stopping)
             {
                 // Another instance holds the target: its snapshot may predate our requests, so run again after it.
                 Log.DebounceCoalesced(_logger, entry.Key, target.Scope);
-                Requeue(entry, run, now, now + SettleDelay(), retryWait: false);
+                Requeue(entry, run, now, now + SettleTicks(), retryWait: false);
             }
             else if (result.Outcome == RefreshOutcome.Failed && !permanent && !_stopping && run.Failures < _options.MaxFailureRetries)
             {
                 run.Failures++;
                 var delay = FailureDelay(run.Failures);
                 Log.DebounceRunFailed(_logger, entry.Key, target.Scope, run.Failures, result.Error?.ToString() ?? "unknown error", delay.TotalMilliseconds);
-                Requeue(entry, run, now, now + delay, retryWait: true);
+                Requeue(entry, run, now, now + delay.Ticks, retryWait: true);
             }
             else
             {
@@ -304,36 +332,36 @@ internal sealed class RefreshDebouncer : IRefreshDebouncer, IDisposable
         }
     }
 
-    private void Requeue(DebounceEntry entry, PendingRun run, DateTimeOffset now, DateTimeOffset due, bool retryWait)
+    private void Requeue(DebounceEntry entry, PendingRun run, long now, long due, bool retryWait)
     {
-        if (entry.LastRunStartedAt is { } last && due < last + _options.MinInterval)
+        if (entry.LastRunStartTicks != DebounceEntry.None && due < entry.LastRunStartTicks + _minIntervalTicks)
         {
-            due = last + _options.MinInterval;
+            due = entry.LastRunStartTicks + _minIntervalTicks;
         }
 
         if (entry.Pending is null)
         {
+            entry.FirstRequestTicks = now;
+            Volatile.Write(ref entry.DueTicks, due);
             entry.Pending = run;
-            entry.FirstRequestAt = now;
-            entry.DueAt = due;
         }
         else
         {
             // Requests arrived during the run: one pending run now covers them and the requeued ones.
             entry.Pending.Merge(run);
-            if (due > entry.DueAt)
+            if (due > Volatile.Read(ref entry.DueTicks))
             {
-                entry.DueAt = due;
+                Volatile.Write(ref entry.DueTicks, due);
             }
         }
 
         entry.RetryWait |= retryWait;
     }
 
-    private void ForgetIfIdle(DebounceEntry entry, DateTimeOffset now)
+    private void ForgetIfIdle(DebounceEntry entry, long now)
     {
         // Kept until MinInterval after its last run, so the next request still honours MinInterval; then forgotten.
-        var forgetAt = (entry.LastRunStartedAt ?? now) + _options.MinInterval;
+        var forgetAt = (entry.LastRunStartTicks == DebounceEntry.None ? now : entry.LastRunStartTicks) + _minIntervalTicks;
         if (now >= forgetAt)
         {
             entry.Removed = true;
@@ -343,19 +371,14 @@ internal sealed class RefreshDebouncer : IRefreshDebouncer, IDisposable
         }
         else
         {
-            entry.DueAt = forgetAt;
+            Volatile.Write(ref entry.DueTicks, forgetAt);
             Arm(entry, now);
         }
     }
 
-    private void Arm(DebounceEntry entry, DateTimeOffset now)
+    private void Arm(DebounceEntry entry, long now)
     {
-        var delay = entry.DueAt - now;
-        if (delay < TimeSpan.Zero)
-        {
-            delay = TimeSpan.Zero;
-        }
-
+        var delay = TimeSpan.FromTicks(Math.Max(0, Volatile.Read(ref entry.DueTicks) - now));
         if (entry.Timer is null)
         {
             entry.Timer = _time.CreateTimer(_onTimer, entry, delay, Timeout.InfiniteTimeSpan);
@@ -366,23 +389,32 @@ internal sealed class RefreshDebouncer : IRefreshDebouncer, IDisposable
         }
     }
 
-    /// <summary>Not before MinInterval after the last run started; not after MaxWait after the first pending request.</summary>
-    private DateTimeOffset Clamp(DebounceEntry entry, DateTimeOffset due)
+    /// <summary>Moves the pending run to <paramref name="settled"/> (clamped) if that is later; lock-free, so it may race with other requests.</summary>
+    private void PushBack(DebounceEntry entry, long settled)
     {
-        if (entry.LastRunStartedAt is { } last && due < last + _options.MinInterval)
+        var due = Clamp(entry, settled);
+        long current;
+        while ((current = Volatile.Read(ref entry.DueTicks)) < due && Interlocked.CompareExchange(ref entry.DueTicks, due, current) != current)
         {
-            due = last + _options.MinInterval;
+        }
+    }
+
+    /// <summary>Not before MinInterval after the last run started; not after MaxWait after the first pending request.</summary>
+    private long Clamp(DebounceEntry entry, long due)
+    {
+        var last = entry.LastRunStartTicks;
+        if (last != DebounceEntry.None && due < last + _minIntervalTicks)
+        {
+            due = last + _minIntervalTicks;
         }
 
-        var latest = entry.FirstRequestAt + _options.MaxWait;
+        var latest = entry.FirstRequestTicks + _maxWaitTicks;
         return due > latest ? latest : due;
     }
 
-    private TimeSpan SettleDelay()
-    {
-        var min = _options.DelayMin.Ticks;
-        return TimeSpan.FromTicks(min + (long)((_options.DelayMax.Ticks - min) * _random()));
-    }
+    private long SettleTicks() => _delayMinTicks + (long)(_delaySpreadTicks * _random());
+
+    private static DateTimeOffset Utc(long ticks) => new(ticks, TimeSpan.Zero);
 
     private TimeSpan FailureDelay(int failures)
     {
