@@ -179,6 +179,18 @@ internal sealed class MaterializedViewRefresher : IMaterializedViewRefresher
         activity?.SetTag("matview_refresh.target", name);
         activity?.SetTag("matview_refresh.requested_mode", RefreshTelemetry.ModeTag(requested));
 
+        RefreshResult Result(RefreshOutcome outcome) => new()
+        {
+            Target = target,
+            Outcome = outcome,
+            RequestedMode = requested,
+            ModeUsed = mode,
+            ModeReason = reason,
+            Attempts = attempts,
+            StartedAt = startedAt,
+            FinishedAt = startedAt + _time.GetElapsedTime(started),
+        };
+
         var context = ResilienceContextPool.Shared.Get(cancellationToken);
         context.Properties.Set(RefreshPipelineFactory.TargetKey, name);
         try
@@ -209,16 +221,8 @@ internal sealed class MaterializedViewRefresher : IMaterializedViewRefresher
                 _catalog.MarkPopulated(target.Name);
             }
 
-            var result = new RefreshResult
+            var result = Result(RefreshOutcome.Succeeded) with
             {
-                Target = target,
-                Outcome = RefreshOutcome.Succeeded,
-                RequestedMode = requested,
-                ModeUsed = mode,
-                ModeReason = reason,
-                Attempts = attempts,
-                StartedAt = startedAt,
-                FinishedAt = startedAt + _time.GetElapsedTime(started),
                 RefreshedAt = execution.RefreshedAt,
                 ServerDuration = execution.ServerDuration,
                 RowCount = execution.RowCount,
@@ -230,16 +234,7 @@ internal sealed class MaterializedViewRefresher : IMaterializedViewRefresher
         {
             Log.RefreshCoalesced(_logger, name);
             return Finish(
-                new RefreshResult
-                {
-                    Target = target,
-                    Outcome = RefreshOutcome.Coalesced,
-                    RequestedMode = requested,
-                    ModeReason = "another refresh of this view is running; coalesced into it",
-                    Attempts = attempts,
-                    StartedAt = startedAt,
-                    FinishedAt = startedAt + _time.GetElapsedTime(started),
-                },
+                Result(RefreshOutcome.Coalesced) with { ModeUsed = null, ModeReason = "another refresh of this target is running; coalesced into it" },
                 activity);
         }
         catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
@@ -258,18 +253,7 @@ internal sealed class MaterializedViewRefresher : IMaterializedViewRefresher
                 };
             }
 
-            var result = new RefreshResult
-            {
-                Target = target,
-                Outcome = RefreshOutcome.Failed,
-                RequestedMode = requested,
-                ModeUsed = mode,
-                ModeReason = reason,
-                Attempts = attempts,
-                StartedAt = startedAt,
-                FinishedAt = startedAt + _time.GetElapsedTime(started),
-                Error = error,
-            };
+            var result = Result(RefreshOutcome.Failed) with { Error = error };
             Log.RefreshFailed(_logger, name, RefreshTelemetry.ModeTag(mode), attempts, result.Duration.TotalMilliseconds, error.SqlState, error.Message);
             await RecordFailureAsync(result, options.Trigger).ConfigureAwait(false);
             return Finish(result, activity);
