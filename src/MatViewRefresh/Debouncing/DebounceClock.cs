@@ -2,7 +2,7 @@ namespace MatViewRefresh;
 
 /// <summary>
 /// The debouncer's clock, in UTC ticks. On <see cref="TimeProvider.System"/> it reads <see cref="Environment.TickCount64"/>
-/// (monotonic, about 2 ns instead of about 25 ns for <see cref="DateTimeOffset.UtcNow"/>; millisecond resolution is
+/// (monotonic, about 2 ns instead of about 25 ns for <c>DateTimeOffset.UtcNow</c>; millisecond resolution is
 /// plenty for settle delays of seconds) mapped onto the wall clock, re-anchored once a minute. Any other provider
 /// (a test's manual clock) is read as is.
 /// </summary>
