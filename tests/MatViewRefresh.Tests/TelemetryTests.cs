@@ -1,0 +1,70 @@
+using System.Diagnostics;
+using System.Diagnostics.Metrics;
+using MatViewRefresh.Testing;
+using Microsoft.Extensions.DependencyInjection;
+using Npgsql;
+
+namespace MatViewRefresh.Tests;
+
+public sealed class TelemetryTests
+{
+    [Fact]
+    public async Task Each_refresh_has_one_span_and_is_counted_by_outcome_with_its_duration()
+    {
+        var recorder = new RecordingRefreshExecutor();
+        var calls = 0;
+        recorder.Handler = (c, _) => c.Kind == RefreshCommandKind.Refresh && ++calls == 2 ? throw new PostgresException("boom", "ERROR", "ERROR", "P0001") : Task.FromResult(RefreshExecution.Empty);
+        await using var services = new ServiceCollection().AddMatViewRefresh(o => o.MaxRetryAttempts = 0).AddRecordingRefreshExecutor(recorder).BuildServiceProvider();
+        var refresher = services.GetRequiredService<IMaterializedViewRefresher>();
+        var target = RefreshTarget.View("telemetry.unique_view_name");
+
+        var spans = new List<Activity>();
+        using var activities = new ActivityListener
+        {
+            ShouldListenTo = source => source.Name == "MatViewRefresh",
+            Sample = (ref ActivityCreationOptions<ActivityContext> _) => ActivitySamplingResult.AllData,
+            ActivityStopped = a => { lock (spans) { spans.Add(a); } },
+        };
+        ActivitySource.AddActivityListener(activities);
+        var counted = new List<(string Instrument, string? Outcome, string? Target)>();
+        using var meters = new MeterListener
+        {
+            InstrumentPublished = (instrument, listener) =>
+            {
+                if (instrument.Meter.Name == "MatViewRefresh")
+                {
+                    listener.EnableMeasurementEvents(instrument);
+                }
+            },
+        };
+        void OnMeasurement<T>(Instrument instrument, T value, ReadOnlySpan<KeyValuePair<string, object?>> tags, object? state)
+        {
+            string? outcome = null, name = null;
+            foreach (var tag in tags)
+            {
+                outcome = tag.Key == "matview_refresh.outcome" ? (string?)tag.Value : outcome;
+                name = tag.Key == "matview_refresh.target" ? (string?)tag.Value : name;
+            }
+
+            lock (counted)
+            {
+                counted.Add((instrument.Name, outcome, name));
+            }
+        }
+
+        meters.SetMeasurementEventCallback<long>(OnMeasurement);
+        meters.SetMeasurementEventCallback<double>(OnMeasurement);
+        meters.Start();
+
+        await refresher.RefreshAsync(target);
+        await refresher.RefreshAsync(target);
+
+        var mine = spans.Where(s => s.GetTagItem("matview_refresh.target") as string == "telemetry.unique_view_name").ToList();
+        Assert.Equal(2, mine.Count);
+        Assert.Equal(["Succeeded", "Failed"], mine.Select(s => s.GetTagItem("matview_refresh.outcome")));
+        Assert.Equal(ActivityStatusCode.Error, mine[1].Status);
+        var measurements = counted.Where(c => c.Target == "telemetry.unique_view_name").ToList();
+        Assert.Equal(["succeeded", "failed"], measurements.Where(m => m.Instrument == "matview_refresh.refreshes").Select(m => m.Outcome));
+        Assert.Equal(2, measurements.Count(m => m.Instrument == "matview_refresh.duration"));
+    }
+}
