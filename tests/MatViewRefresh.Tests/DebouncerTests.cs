@@ -290,6 +290,19 @@ public sealed class DebouncerTests
     }
 
     [Fact]
+    public void Disposing_completes_tickets_that_will_never_run_as_skipped()
+    {
+        var h = new Harness();
+        var ticket = h.At(0);
+
+        h.Debouncer.Dispose();
+
+        Assert.Equal(RefreshOutcome.Skipped, Done(ticket).Outcome);
+        Assert.Contains("host stopped", Done(ticket).Error!.Message);
+        Assert.Empty(h.Refresher.Runs);
+    }
+
+    [Fact]
     public void The_default_key_is_the_target_with_its_scope()
     {
         var h = new Harness();

@@ -144,7 +144,6 @@ internal sealed class RefreshDebouncer : IRefreshDebouncer, IDisposable
     {
         _stopping = true;
         var waits = new List<Task>();
-        var keys = new List<string>();
         foreach (var entry in _store.Entries)
         {
             (PendingRun Run, RefreshTarget Target)? start = null;
@@ -153,13 +152,11 @@ internal sealed class RefreshDebouncer : IRefreshDebouncer, IDisposable
                 if (entry.Running is { } running)
                 {
                     waits.Add(running.Completion.Task);
-                    keys.Add(entry.Key);
                 }
 
                 if (entry.Pending is { } pending)
                 {
                     waits.Add(pending.Completion.Task);
-                    keys.Add(entry.Key);
                     start = TakePending(entry);
                 }
             }
@@ -191,11 +188,17 @@ internal sealed class RefreshDebouncer : IRefreshDebouncer, IDisposable
         _stopping = true;
         foreach (var entry in _store.Entries)
         {
+            PendingRun? abandoned;
             lock (entry)
             {
                 entry.Timer?.Dispose();
                 entry.Timer = null;
+                abandoned = entry.Pending;
+                entry.Pending = null;
             }
+
+            // Whoever awaits a ticket that will never run learns so instead of waiting forever.
+            abandoned?.Complete(SkippedResult(entry.Target!, "the host stopped before the refresh ran"));
         }
     }
 
@@ -425,8 +428,14 @@ internal sealed class RefreshDebouncer : IRefreshDebouncer, IDisposable
     private RefreshTicket SkippedTicket(RefreshTarget target, string key, string reason)
     {
         Log.DebounceSkipped(_logger, key, reason);
+        var result = SkippedResult(target, reason);
+        return new RefreshTicket(key, result.StartedAt, joined: false, skipped: true, Task.FromResult(result));
+    }
+
+    private RefreshResult SkippedResult(RefreshTarget target, string reason)
+    {
         var now = _time.GetUtcNow();
-        var result = new RefreshResult
+        return new RefreshResult
         {
             Target = target,
             Outcome = RefreshOutcome.Skipped,
@@ -435,7 +444,6 @@ internal sealed class RefreshDebouncer : IRefreshDebouncer, IDisposable
             FinishedAt = now,
             Error = new RefreshError(null, "Skipped: " + reason),
         };
-        return new RefreshTicket(key, now, joined: false, skipped: true, Task.FromResult(result));
     }
 
     private static RefreshResult FailedResult(RefreshTarget target, DateTimeOffset startedAt, RefreshError error) => new()

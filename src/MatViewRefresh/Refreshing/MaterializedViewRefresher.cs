@@ -115,6 +115,12 @@ internal sealed class MaterializedViewRefresher : IMaterializedViewRefresher
 
                 if (running.Count == 0)
                 {
+                    // Nothing runs and nothing could start: only a dependency cycle does that, and the catalog cannot hold one.
+                    if (waiting.Count > 0 && waiting.All(w => !w.DependsOn.All(done.ContainsKey)))
+                    {
+                        throw new InvalidOperationException("The refresh plan has a dependency cycle among: " + string.Join(", ", waiting.Select(w => w.View)));
+                    }
+
                     continue;
                 }
 
