@@ -9,11 +9,12 @@ using Microsoft.Extensions.Logging;
 using Npgsql;
 
 var connectionString = Environment.GetEnvironmentVariable("MATVIEWREFRESH_CONNECTION");
+var startClock = System.Diagnostics.Stopwatch.StartNew();
 await using var throwaway = string.IsNullOrWhiteSpace(connectionString) ? await ThrowawayPostgres.StartAsync(new ThrowawayPostgresOptions { ConnectionString = null }) : null;
 if (throwaway is not null)
 {
     connectionString = await throwaway.CreateDatabaseAsync("quickstart");
-    Console.WriteLine($"Started a throwaway PostgreSQL in {throwaway.ClusterFolder} (set MATVIEWREFRESH_CONNECTION to use your own).");
+    Console.WriteLine($"Started a throwaway PostgreSQL in {startClock.Elapsed.TotalSeconds:F1} s at {throwaway.ClusterFolder} (set MATVIEWREFRESH_CONNECTION to use your own).");
 }
 
 var builder = Host.CreateApplicationBuilder(args);
