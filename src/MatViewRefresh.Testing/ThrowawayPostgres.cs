@@ -307,7 +307,10 @@ public sealed class ThrowawayPostgres : IAsyncDisposable
     {
         // Runs in its own session, so it outlives a killed test host and cleans up after it.
         var stop = (asServiceUser ? $"runuser -u {ServiceUser} -- " : string.Empty) + $"'{bin}/pg_ctl' -D '{folder}/data' -m immediate stop";
-        var script = $"while kill -0 {Environment.ProcessId} 2>/dev/null; do sleep 1; done; if [ -d '{folder}' ]; then {stop} >/dev/null 2>&1; rm -rf '{folder}'; fi";
+        // rm is retried: a server process still exiting can re-create a file while the folder is being removed.
+        var script = $"while kill -0 {Environment.ProcessId} 2>/dev/null; do sleep 1; done; " +
+                     $"if [ -d '{folder}' ]; then {stop} >/dev/null 2>&1; " +
+                     $"for i in 1 2 3 4 5 6 7 8 9 10; do rm -rf '{folder}' 2>/dev/null; [ -e '{folder}' ] || break; sleep 1; done; fi";
         try
         {
             var info = new ProcessStartInfo("setsid") { UseShellExecute = false, RedirectStandardOutput = true, RedirectStandardError = true };
@@ -374,7 +377,15 @@ public sealed class ThrowawayPostgres : IAsyncDisposable
             }
         }
 
-        TryDelete(folder);
+        // A server process still exiting can re-create a file while the folder is being removed: try again briefly.
+        for (var attempt = 0; attempt < 20 && Directory.Exists(folder); attempt++)
+        {
+            TryDelete(folder);
+            if (Directory.Exists(folder))
+            {
+                await Task.Delay(TimeSpan.FromMilliseconds(100)).ConfigureAwait(false);
+            }
+        }
     }
 
     private static void TryDelete(string folder)

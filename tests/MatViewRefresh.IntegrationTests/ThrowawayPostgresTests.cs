@@ -50,6 +50,45 @@ public sealed class ThrowawayPostgresTests
     }
 
     [Fact]
+    public async Task A_killed_process_leaves_no_server_behind()
+    {
+        // The IngestApi sample starts a throwaway server when it has no connection string; kill it hard.
+        var info = new System.Diagnostics.ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+        info.ArgumentList.Add(Path.Combine(AppContext.BaseDirectory, "IngestApi.dll"));
+        info.ArgumentList.Add("--urls");
+        info.ArgumentList.Add("http://127.0.0.1:0");
+        info.Environment.Remove("ConnectionStrings__Default");
+        info.Environment.Remove("MATVIEWREFRESH_CONNECTION");
+        using var child = System.Diagnostics.Process.Start(info)!;
+        var root = Path.Combine(Path.GetTempPath(), "matviewrefresh-pg");
+        string? folder = null;
+        var postmaster = 0;
+        try
+        {
+            await DatabaseFixture.EventuallyAsync(
+                () =>
+                {
+                    folder = Directory.Exists(root)
+                        ? Directory.GetDirectories(root, $"cluster-{child.Id}-*").FirstOrDefault(f => File.Exists(Path.Combine(f, "data", "postmaster.pid")))
+                        : null;
+                    return Task.FromResult(folder is not null);
+                },
+                "the child's server to start",
+                TimeSpan.FromSeconds(60));
+            postmaster = int.Parse(File.ReadLines(Path.Combine(folder!, "data", "postmaster.pid")).First(), CultureInfo.InvariantCulture);
+        }
+        finally
+        {
+            child.Kill(entireProcessTree: false);
+        }
+
+        await child.WaitForExitAsync();
+
+        await DatabaseFixture.EventuallyAsync(() => Task.FromResult(!Directory.Exists(folder)), "the watchdog to remove the cluster", TimeSpan.FromSeconds(30));
+        await DatabaseFixture.EventuallyAsync(() => Task.FromResult(!File.Exists($"/proc/{postmaster}/status")), "the server to stop", TimeSpan.FromSeconds(30));
+    }
+
+    [Fact]
     public async Task An_existing_server_named_by_the_connection_variable_is_used_instead_of_starting_one()
     {
         var shared = await SharedServer.GetAsync();
