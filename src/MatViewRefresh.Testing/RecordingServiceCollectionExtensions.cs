@@ -29,20 +29,15 @@ public static class RecordingServiceCollectionExtensions
     /// <summary>A catalog that says yes: every view exists, is populated and has a usable unique index; every function is valid.</summary>
     private sealed class PermissiveCatalog : IMatViewCatalog
     {
-        public Task<MatViewInfo> DescribeAsync(QualifiedName name, CancellationToken cancellationToken) =>
-            Task.FromResult(new MatViewInfo(0, name, IsPopulated: true, HasUsableUniqueIndex: true));
+        public Task<MatViewInfo?> FindAsync(QualifiedName name, CancellationToken cancellationToken) =>
+            Task.FromResult<MatViewInfo?>(new MatViewInfo(0, name, IsPopulated: true, HasUsableUniqueIndex: true));
+
+        public Task<MaterializedViewNotFoundException> NotFoundAsync(QualifiedName name, CancellationToken cancellationToken) =>
+            Task.FromResult(new MaterializedViewNotFoundException(name, []));
 
         public Task ValidateFunctionAsync(RefreshTarget target, CancellationToken cancellationToken) => Task.CompletedTask;
 
         public Task<MatViewGraph> LoadGraphAsync(CancellationToken cancellationToken) =>
             throw new NotSupportedException("Batches need the real catalog: test RefreshManyAsync against a database (ThrowawayPostgres).");
-
-        public void Invalidate(QualifiedName name)
-        {
-        }
-
-        public void MarkPopulated(QualifiedName name)
-        {
-        }
     }
 }

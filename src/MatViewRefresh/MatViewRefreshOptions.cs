@@ -9,10 +9,18 @@ public sealed class MatViewRefreshOptions
     public const string SectionName = "MatViewRefresh";
 
     /// <summary>
-    /// Connection string used when no <see cref="Npgsql.NpgsqlDataSource"/> is registered in DI.
+    /// Connection string used when no <see cref="Npgsql.NpgsqlDataSource"/> is registered in DI (and no
+    /// <see cref="DataSourceKey"/> is set). The data source built from it logs through the app's <c>ILoggerFactory</c>.
     /// <value>The default is <see langword="null"/>: an <see cref="Npgsql.NpgsqlDataSource"/> must be registered.</value>
     /// </summary>
     public string? ConnectionString { get; set; }
+
+    /// <summary>
+    /// The service key of a keyed <see cref="Npgsql.NpgsqlDataSource"/> to use, for apps with several databases
+    /// (<c>services.AddKeyedSingleton("reporting", dataSource)</c>). When set, that data source must be registered.
+    /// <value>The default is <see langword="null"/>: the unkeyed data source, else <see cref="ConnectionString"/>.</value>
+    /// </summary>
+    public string? DataSourceKey { get; set; }
 
     /// <summary>Schema of the refresh log tables. <value>The default is <c>matview_refresh</c>.</value></summary>
     public string Schema { get; set; } = "matview_refresh";
@@ -20,7 +28,12 @@ public sealed class MatViewRefreshOptions
     /// <summary>Create the refresh log schema on first use (idempotent). <value>The default is <see langword="true"/>.</value></summary>
     public bool AutoCreateSchema { get; set; } = true;
 
-    /// <summary>Schema of unqualified view names. <value>The default is <c>public</c>.</value></summary>
+    /// <summary>
+    /// Schema of names written without one (<c>RefreshTarget.View("daily_totals")</c>, <c>RefreshSelection.Views("daily_totals")</c>,
+    /// <c>RefreshTarget.Function("refresh_user")</c>). Names are not resolved through the connection's <c>search_path</c>: the
+    /// log, the lock key and the history must name one object whatever connection runs the refresh.
+    /// <value>The default is <c>public</c>.</value>
+    /// </summary>
     public string DefaultSchema { get; set; } = "public";
 
     /// <summary>Mode when a call does not choose one. <value>The default is <see cref="RefreshMode.Auto"/>.</value></summary>
@@ -60,8 +73,19 @@ public sealed class MatViewRefreshOptions
     /// <summary>Refreshes longer than this are rated <see cref="RefreshRating.Slow"/>. <value>The default is 5000 ms.</value></summary>
     public TimeSpan SlowThreshold { get; set; } = TimeSpan.FromMilliseconds(5000);
 
-    /// <summary>How long what the catalog says of a view (exists, populated, unique index) is reused. <value>The default is 1 minute.</value></summary>
+    /// <summary>
+    /// How long the catalog check of a function target (it exists and takes the given parameter names) is reused.
+    /// Views are never cached: the refresh decides their mode from the catalog in its own transaction.
+    /// <value>The default is 1 minute.</value>
+    /// </summary>
     public TimeSpan CatalogCacheDuration { get; set; } = TimeSpan.FromMinutes(1);
+
+    /// <summary>
+    /// Prepare the refresh statement on each physical connection (Npgsql keeps it prepared across pool rentals), so later
+    /// refreshes skip parsing and planning on the server. Turn off behind PgBouncer older than 1.21 in transaction mode.
+    /// <value>The default is <see langword="true"/>.</value>
+    /// </summary>
+    public bool PrepareStatements { get; set; } = true;
 
     /// <summary>Count the view's rows after each refresh (a full scan) and record them in the log. <value>The default is <see langword="false"/>.</value></summary>
     public bool RecordRowCount { get; set; }

@@ -28,7 +28,9 @@ public static class MatViewRefreshServiceCollectionExtensions
         }
 
         services.AddLogging();
+        services.AddMetrics();
         services.TryAddSingleton(TimeProvider.System);
+        services.TryAddSingleton<RefreshMetrics>();
         services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<MatViewRefreshOptions>, MatViewRefreshOptionsValidator>());
         services.TryAddSingleton<RefreshDataSource>();
         services.TryAddSingleton<RefreshLogSchema>();

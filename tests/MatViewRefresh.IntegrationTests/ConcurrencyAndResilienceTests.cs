@@ -28,9 +28,14 @@ public sealed class ConcurrencyAndResilienceTests(DatabaseFixture db) : IClassFi
 
     private async Task<int?> RefreshingBackendAsync(string view)
     {
-        await using var command = db.DataSource.CreateCommand(
-            "SELECT pid FROM pg_stat_activity WHERE state = 'active' AND query LIKE $1 AND pid <> pg_backend_pid() LIMIT 1");
-        command.Parameters.Add(new() { Value = $"REFRESH MATERIALIZED VIEW%\"res\".\"{view}\"%" });
+        // The backend that holds the view's refresh lock and is running a statement.
+        await using var command = db.DataSource.CreateCommand("""
+            SELECT l.pid FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
+             WHERE l.locktype = 'relation' AND l.relation = to_regclass($1) AND l.granted AND l.mode IN ('ExclusiveLock', 'AccessExclusiveLock')
+               AND a.state = 'active' AND l.pid <> pg_backend_pid()
+             LIMIT 1
+            """);
+        command.Parameters.Add(new() { Value = $"res.{view}" });
         return await command.ExecuteScalarAsync() as int?;
     }
 

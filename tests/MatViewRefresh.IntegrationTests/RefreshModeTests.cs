@@ -98,7 +98,8 @@ public sealed class RefreshModeTests(DatabaseFixture db) : IClassFixture<Databas
         Assert.Equal(RefreshOutcome.Failed, result.Outcome);
         Assert.Equal(1, result.Attempts);
         Assert.Equal("55000", result.Error!.SqlState);
-        Assert.Contains("Cannot refresh modes.no_index CONCURRENTLY", result.Error.Message);
+        Assert.StartsWith("cannot refresh materialized view \"modes.no_index\" concurrently", result.Error.Message); // PostgreSQL's words first
+        Assert.Contains("modes.no_index cannot be refreshed CONCURRENTLY: no unique index", result.Error.Message);
         Assert.Contains("RefreshMode.Auto", result.Error.Message);
     }
 
@@ -115,22 +116,67 @@ public sealed class RefreshModeTests(DatabaseFixture db) : IClassFixture<Databas
     }
 
     [Fact]
-    public async Task Auto_falls_back_to_full_when_the_server_refuses_concurrently_and_says_why()
+    public async Task Auto_decides_from_the_catalog_as_it_is_now_an_index_created_or_dropped_since_the_last_refresh_counts_at_once()
     {
-        await db.ExecuteAsync("CREATE MATERIALIZED VIEW modes.index_dropped AS SELECT region FROM modes.sales GROUP BY region; CREATE UNIQUE INDEX index_dropped_region ON modes.index_dropped (region)");
+        await db.ExecuteAsync("CREATE MATERIALIZED VIEW modes.index_changes AS SELECT region FROM modes.sales GROUP BY region");
         var refresher = Refresher(o => o.CatalogCacheDuration = TimeSpan.FromHours(1));
-        var first = await refresher.RefreshAsync(RefreshTarget.View("modes.index_dropped"));
-        Assert.Equal(RefreshMode.Concurrent, first.ModeUsed);
+        var before = await refresher.RefreshAsync(RefreshTarget.View("modes.index_changes"));
+        Assert.Equal(RefreshMode.Full, before.ModeUsed);
 
-        // The cached catalog still says "unique index"; the server now disagrees.
-        await db.ExecuteAsync("DROP INDEX modes.index_dropped_region");
-        var second = await refresher.RefreshAsync(RefreshTarget.View("modes.index_dropped"));
+        await db.ExecuteAsync("CREATE UNIQUE INDEX index_changes_region ON modes.index_changes (region)");
+        var created = await refresher.RefreshAsync(RefreshTarget.View("modes.index_changes"));
 
-        Assert.True(second.Success, second.Error?.ToString());
-        Assert.Equal(RefreshMode.Full, second.ModeUsed);
-        Assert.Equal("fell back to full: no unique index without WHERE on plain columns (55000)", second.ModeReason);
-        Assert.Equal(1, second.Attempts);
-        Assert.Contains(db.Logs.Events, e => e.Id.Id == MatViewRefreshEventIds.RefreshFellBack && e.Message.Contains("modes.index_dropped"));
-        Assert.Equal("full", await db.ScalarAsync<string>("SELECT mode FROM matview_refresh.refresh_log WHERE target = 'modes.index_dropped'"));
+        await db.ExecuteAsync("DROP INDEX modes.index_changes_region");
+        var dropped = await refresher.RefreshAsync(RefreshTarget.View("modes.index_changes"));
+
+        Assert.Equal(RefreshMode.Concurrent, created.ModeUsed);
+        Assert.Equal("auto chose concurrent: view is populated and has a usable unique index", created.ModeReason);
+        Assert.True(dropped.Success, dropped.Error?.ToString());
+        Assert.Equal(RefreshMode.Full, dropped.ModeUsed);
+        Assert.Equal("auto chose full: no unique index without WHERE on plain columns", dropped.ModeReason);
+        Assert.Equal(1, dropped.Attempts);
+        Assert.Equal("full", await db.ScalarAsync<string>("SELECT mode FROM matview_refresh.refresh_log WHERE target = 'modes.index_changes'"));
+    }
+
+    [Fact]
+    public async Task A_view_that_reads_an_unpopulated_view_fails_with_postgresqls_message_and_no_false_fallback()
+    {
+        await db.ExecuteAsync("""
+            CREATE MATERIALIZED VIEW modes.upstream AS SELECT region, sum(amount) AS total FROM modes.sales GROUP BY region;
+            CREATE MATERIALIZED VIEW modes.downstream AS SELECT region, total FROM modes.upstream;
+            CREATE UNIQUE INDEX ON modes.downstream (region);
+            REFRESH MATERIALIZED VIEW modes.upstream WITH NO DATA;
+            """);
+        var refresher = Refresher(o => o.MaxRetryAttempts = 3);
+
+        var auto = await refresher.RefreshAsync(RefreshTarget.View("modes.downstream"));
+        var concurrent = await refresher.RefreshAsync(RefreshTarget.View("modes.downstream"), new RefreshOptions { Mode = RefreshMode.Concurrent });
+
+        foreach (var result in new[] { auto, concurrent })
+        {
+            Assert.Equal(RefreshOutcome.Failed, result.Outcome);
+            Assert.Equal(1, result.Attempts);
+            Assert.Equal("55000", result.Error!.SqlState);
+            Assert.StartsWith("materialized view \"upstream\" has not been populated", result.Error.Message);
+            Assert.DoesNotContain("unique index", result.Error.Message, StringComparison.OrdinalIgnoreCase);
+        }
+
+        Assert.DoesNotContain("fell back", auto.ModeReason ?? string.Empty);
+        Assert.DoesNotContain(db.Logs.Events, e => e.Id.Id == MatViewRefreshEventIds.RefreshFellBack && e.Message.Contains("modes.downstream"));
+    }
+
+    [Fact]
+    public async Task A_dropped_view_is_not_found_the_same_way_in_a_warm_and_a_fresh_app()
+    {
+        await db.ExecuteAsync("CREATE MATERIALIZED VIEW modes.to_drop AS SELECT 1 AS id");
+        var warm = Refresher();
+        Assert.True((await warm.RefreshAsync(RefreshTarget.View("modes.to_drop"))).Success);
+
+        await db.ExecuteAsync("DROP MATERIALIZED VIEW modes.to_drop; CREATE TABLE modes.to_drop (id int)");
+        var fromWarm = await Assert.ThrowsAsync<MaterializedViewNotFoundException>(() => warm.RefreshAsync(RefreshTarget.View("modes.to_drop")));
+        var fromFresh = await Assert.ThrowsAsync<MaterializedViewNotFoundException>(() => Refresher().RefreshAsync(RefreshTarget.View("modes.to_drop")));
+
+        Assert.Equal(fromFresh.Message, fromWarm.Message);
+        Assert.Equal("'modes.to_drop' is a table, not a materialized view.", fromWarm.Message);
     }
 }

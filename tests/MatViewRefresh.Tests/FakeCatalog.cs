@@ -45,18 +45,13 @@ internal sealed class FakeCatalog : IMatViewCatalog
 
     public MatViewGraph Graph() => new(_views, _edges, _schemas);
 
-    public Task<MatViewInfo> DescribeAsync(QualifiedName name, CancellationToken cancellationToken) =>
-        Task.FromResult(_views.SingleOrDefault(v => v.Name == name) ?? throw new MaterializedViewNotFoundException(name, NameSuggestions.For(name, _views.Select(v => v.Name))));
+    public Task<MatViewInfo?> FindAsync(QualifiedName name, CancellationToken cancellationToken) =>
+        Task.FromResult(_views.SingleOrDefault(v => v.Name == name));
+
+    public Task<MaterializedViewNotFoundException> NotFoundAsync(QualifiedName name, CancellationToken cancellationToken) =>
+        Task.FromResult(new MaterializedViewNotFoundException(name, NameSuggestions.For(name, _views.Select(v => v.Name))));
 
     public Task ValidateFunctionAsync(RefreshTarget target, CancellationToken cancellationToken) => Task.CompletedTask;
 
     public Task<MatViewGraph> LoadGraphAsync(CancellationToken cancellationToken) => Task.FromResult(Graph());
-
-    public void Invalidate(QualifiedName name)
-    {
-    }
-
-    public void MarkPopulated(QualifiedName name)
-    {
-    }
 }

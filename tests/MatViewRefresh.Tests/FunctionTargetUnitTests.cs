@@ -42,7 +42,7 @@ public sealed class FunctionTargetUnitTests
     {
         var target = RefreshTarget.Function("marts.\"Refresh User\"", ("user id", 7), ("day", new DateOnly(2025, 1, 2)));
 
-        var command = RefreshSql.Refresh(target, null, 1, false, TimeSpan.Zero, TimeSpan.Zero, "ingest", "matview_refresh", countRows: true, pruneOlderThan: null);
+        var command = RefreshSql.Refresh(target, null, 1, false, TimeSpan.Zero, TimeSpan.Zero, "ingest", "matview_refresh", countRows: true);
 
         Assert.Equal("SELECT \"marts\".\"Refresh User\"(\"user id\" => $1, \"day\" => $2)", command.Statements[1].CommandText);
         Assert.Equal([7, new DateOnly(2025, 1, 2)], command.Statements[1].Parameters);

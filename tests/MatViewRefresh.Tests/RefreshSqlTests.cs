@@ -15,24 +15,34 @@ public sealed class RefreshSqlTests
     }
 
     [Fact]
-    public void Full_mode_refreshes_without_concurrently()
+    public void A_view_refresh_is_one_statement_with_the_requested_mode_and_every_value_a_parameter()
     {
-        var command = RefreshSql.Refresh(RefreshTarget.View("a"), RefreshMode.Full, 1, true, TimeSpan.Zero, TimeSpan.FromSeconds(1.5), "t", "log", countRows: false, pruneOlderThan: null);
+        var command = RefreshSql.Refresh(RefreshTarget.View("a"), RefreshMode.Full, 2, true, TimeSpan.Zero, TimeSpan.FromSeconds(1.5), "t", "log", countRows: true);
 
-        Assert.Equal("REFRESH MATERIALIZED VIEW \"public\".\"a\"", command.Statements[1].CommandText);
-        Assert.Equal(["0", "1500ms"], command.Statements[0].Parameters.Skip(2));
-        Assert.Equal(3, command.Statements.Count);
+        var statement = Assert.Single(command.Statements);
+        Assert.StartsWith("SELECT mode, mode_reason, data_as_of, refreshed_at, duration_ms, row_count FROM \"log\".refresh_view(", statement.CommandText);
+        Assert.Equal(["public", "a", "full", command.LockKey, true, "0", "1500ms", "public.a", 2, "t", true], statement.Parameters);
+        Assert.Equal(RefreshMode.Full, command.Mode);
     }
 
     [Fact]
-    public void Pruning_and_row_counts_are_added_only_when_asked()
+    public void Auto_is_left_to_the_server_which_decides_from_the_catalog_in_the_same_transaction()
     {
-        var command = RefreshSql.Refresh(RefreshTarget.View("a"), RefreshMode.Full, 1, true, TimeSpan.Zero, TimeSpan.Zero, "t", "log", countRows: true, pruneOlderThan: TimeSpan.FromDays(3));
+        var command = RefreshSql.Refresh(RefreshTarget.View("a"), null, 1, false, TimeSpan.Zero, TimeSpan.Zero, "t", "log", countRows: false);
 
-        Assert.Equal(4, command.Statements.Count);
-        Assert.StartsWith("DELETE FROM \"log\".refresh_history", command.Statements[2].CommandText);
-        Assert.Equal([TimeSpan.FromDays(3)], command.Statements[2].Parameters);
-        Assert.Equal("\"public\".\"a\"", command.Statements[3].Parameters[^1]);
+        Assert.Equal(RefreshMode.Auto, command.Mode);
+        Assert.Equal("auto", command.Statements[0].Parameters[2]);
+        Assert.Equal(false, command.Statements[0].Parameters[4]);
+    }
+
+    [Fact]
+    public void Pruning_is_its_own_command()
+    {
+        var command = RefreshSql.Prune(RefreshTarget.View("a"), "log", TimeSpan.FromDays(3));
+
+        Assert.Equal(RefreshCommandKind.PruneHistory, command.Kind);
+        Assert.Equal("SELECT \"log\".prune_history($1)", Assert.Single(command.Statements).CommandText);
+        Assert.Equal([TimeSpan.FromDays(3)], command.Statements[0].Parameters);
     }
 
     [Fact]

@@ -27,25 +27,59 @@ public sealed class RefresherTests
     private static PostgresException Pg(string sqlState) => new("failure " + sqlState, "ERROR", "ERROR", sqlState);
 
     [Fact]
-    public async Task A_refresh_is_one_command_that_locks_refreshes_and_logs_with_every_value_a_parameter()
+    public async Task A_refresh_is_one_statement_that_locks_decides_refreshes_and_logs_with_every_value_a_parameter()
     {
         var (refresher, executor) = Create(new FakeCatalog().View("sales.\"Daily Totals\""));
 
         await refresher.RefreshAsync(RefreshTarget.View("sales.\"Daily Totals\""), new RefreshOptions { Trigger = "nightly", LockTimeout = TimeSpan.FromSeconds(2) });
 
-        var command = Assert.Single(executor.Commands);
-        Assert.Equal(RefreshCommandKind.Refresh, command.Kind);
-        Assert.Equal(RefreshMode.Concurrent, command.Mode);
+        var command = Assert.Single(executor.Refreshes);
+        Assert.Equal(RefreshMode.Auto, command.Mode);
         Assert.Equal(RefreshSql.LockKey(RefreshTarget.View("sales.\"Daily Totals\"")), command.LockKey);
-        Assert.Equal(4, command.Statements.Count); // the process's first refresh also prunes old history
-        Assert.Equal("SELECT \"matview_refresh\".begin_refresh($1, $2, $3, $4)", command.Statements[0].CommandText);
-        Assert.Equal([command.LockKey, true, "2000ms", "0"], command.Statements[0].Parameters);
-        Assert.Equal("REFRESH MATERIALIZED VIEW CONCURRENTLY \"sales\".\"Daily Totals\"", command.Statements[1].CommandText);
-        Assert.StartsWith("DELETE FROM \"matview_refresh\".refresh_history", command.Statements[2].CommandText);
-        Assert.Contains("FROM \"matview_refresh\".finish_refresh($1, $2, $3, $4, $5, $6::regclass)", command.Statements[3].CommandText);
-        Assert.Equal(["sales.\"Daily Totals\"", "", "concurrent", 1, "nightly", null], command.Statements[3].Parameters);
-        Assert.DoesNotContain("nightly", string.Concat(command.Statements.Select(s => s.CommandText)));
-        Assert.Contains("nightly", command.Statements[^1].Parameters);
+        var statement = Assert.Single(command.Statements);
+        Assert.Equal(
+            "SELECT mode, mode_reason, data_as_of, refreshed_at, duration_ms, row_count FROM \"matview_refresh\".refresh_view($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+            statement.CommandText);
+        Assert.Equal(["sales", "Daily Totals", "auto", command.LockKey, true, "2000ms", "0", "sales.\"Daily Totals\"", 1, "nightly", false], statement.Parameters);
+        Assert.DoesNotContain("Daily", statement.CommandText);
+    }
+
+    [Fact]
+    public async Task Old_history_is_pruned_in_its_own_command_after_a_success_at_most_once_an_hour()
+    {
+        var time = new Microsoft.Extensions.Time.Testing.FakeTimeProvider(new DateTimeOffset(2026, 1, 1, 0, 0, 0, TimeSpan.Zero));
+        var executor = new RecordingRefreshExecutor();
+        await using var services = new ServiceCollection()
+            .AddSingleton<TimeProvider>(time)
+            .AddSingleton<IRefreshExecutor>(executor)
+            .AddSingleton<IMatViewCatalog>(new FakeCatalog().View("mv"))
+            .AddMatViewRefresh(o => { o.AutoCreateSchema = false; o.HistoryRetention = TimeSpan.FromDays(3); })
+            .BuildServiceProvider();
+        var refresher = services.GetRequiredService<IMaterializedViewRefresher>();
+
+        await refresher.RefreshAsync(RefreshTarget.View("mv"));
+        await refresher.RefreshAsync(RefreshTarget.View("mv"));
+        time.Advance(TimeSpan.FromMinutes(59));
+        await refresher.RefreshAsync(RefreshTarget.View("mv"));
+        time.Advance(TimeSpan.FromMinutes(1));
+        await refresher.RefreshAsync(RefreshTarget.View("mv"));
+
+        Assert.Equal(
+            [RefreshCommandKind.Refresh, RefreshCommandKind.PruneHistory, RefreshCommandKind.Refresh, RefreshCommandKind.Refresh, RefreshCommandKind.Refresh, RefreshCommandKind.PruneHistory],
+            executor.Commands.Select(c => c.Kind));
+        Assert.Equal([TimeSpan.FromDays(3)], executor.Commands[1].Statements[0].Parameters);
+    }
+
+    [Fact]
+    public async Task A_failed_prune_does_not_fail_the_refresh()
+    {
+        var (refresher, executor) = Create(new FakeCatalog().View("mv"));
+        executor.Handler = (c, _) => c.Kind == RefreshCommandKind.PruneHistory ? throw Pg("40P01") : Task.FromResult(RefreshExecution.Empty);
+
+        var result = await refresher.RefreshAsync(RefreshTarget.View("mv"));
+
+        Assert.True(result.Success);
+        Assert.Equal(1, result.Attempts);
     }
 
     [Fact]

@@ -47,7 +47,7 @@ public sealed class ServiceRegistrationTests
         var result = await services.GetRequiredService<IMaterializedViewRefresher>().RefreshAsync(RefreshTarget.View("mv"));
 
         Assert.Same(executor, services.GetRequiredService<IRefreshExecutor>());
-        Assert.Equal("public.mv", Assert.Single(executor.Commands).Target.ToString());
+        Assert.Equal("public.mv", Assert.Single(executor.Refreshes).Target.ToString());
         Assert.Equal(SteppingTimeProvider.Start, result.StartedAt);
     }
 

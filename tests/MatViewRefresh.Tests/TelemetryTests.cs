@@ -17,6 +17,7 @@ public sealed class TelemetryTests
         await using var services = new ServiceCollection().AddMatViewRefresh(o => o.MaxRetryAttempts = 0).AddRecordingRefreshExecutor(recorder).BuildServiceProvider();
         var refresher = services.GetRequiredService<IMaterializedViewRefresher>();
         var target = RefreshTarget.View("telemetry.unique_view_name");
+        var meterFactory = services.GetRequiredService<IMeterFactory>();
 
         var spans = new List<Activity>();
         using var activities = new ActivityListener
@@ -26,12 +27,12 @@ public sealed class TelemetryTests
             ActivityStopped = a => { lock (spans) { spans.Add(a); } },
         };
         ActivitySource.AddActivityListener(activities);
-        var counted = new List<(string Instrument, string? Outcome, string? Target)>();
+        var counted = new List<(string Instrument, string? Unit, string? Outcome, string? Target)>();
         using var meters = new MeterListener
         {
             InstrumentPublished = (instrument, listener) =>
             {
-                if (instrument.Meter.Name == "MatViewRefresh")
+                if (instrument.Meter.Name == "MatViewRefresh" && instrument.Meter.Scope == meterFactory)
                 {
                     listener.EnableMeasurementEvents(instrument);
                 }
@@ -48,7 +49,7 @@ public sealed class TelemetryTests
 
             lock (counted)
             {
-                counted.Add((instrument.Name, outcome, name));
+                counted.Add((instrument.Name, instrument.Unit, outcome, name));
             }
         }
 
@@ -65,6 +66,44 @@ public sealed class TelemetryTests
         Assert.Equal(ActivityStatusCode.Error, mine[1].Status);
         var measurements = counted.Where(c => c.Target == "telemetry.unique_view_name").ToList();
         Assert.Equal(["succeeded", "failed"], measurements.Where(m => m.Instrument == "matview_refresh.refreshes").Select(m => m.Outcome));
-        Assert.Equal(2, measurements.Count(m => m.Instrument == "matview_refresh.duration"));
+        Assert.Equal(["s", "s"], measurements.Where(m => m.Instrument == "matview_refresh.refresh.duration").Select(m => m.Unit));
+    }
+
+    [Fact]
+    public async Task Spans_are_named_by_the_target_and_carry_the_scope_only_as_a_tag()
+    {
+        var recorder = new RecordingRefreshExecutor();
+        await using var services = new ServiceCollection().AddMatViewRefresh().AddRecordingRefreshExecutor(recorder).BuildServiceProvider();
+        var refresher = services.GetRequiredService<IMaterializedViewRefresher>();
+        var spans = new List<Activity>();
+        using var activities = new ActivityListener
+        {
+            ShouldListenTo = source => source.Name == "MatViewRefresh",
+            Sample = (ref ActivityCreationOptions<ActivityContext> _) => ActivitySamplingResult.AllData,
+            ActivityStopped = a => { lock (spans) { spans.Add(a); } },
+        };
+        ActivitySource.AddActivityListener(activities);
+
+        await refresher.RefreshAsync(RefreshTarget.Function("telemetry.per_user_fn", ("user_id", "alice@example.com")));
+
+        var span = Assert.Single(spans, s => s.GetTagItem("matview_refresh.target") as string == "telemetry.per_user_fn");
+        Assert.Equal("refresh telemetry.per_user_fn", span.DisplayName);
+        Assert.DoesNotContain("alice", span.DisplayName, StringComparison.Ordinal);
+        Assert.Equal("user_id=alice@example.com", span.GetTagItem("matview_refresh.scope"));
+    }
+
+    [Fact]
+    public void Instruments_come_from_the_hosts_meter_factory()
+    {
+        using var services = new ServiceCollection().AddMatViewRefresh().BuildServiceProvider();
+        var meterFactory = services.GetRequiredService<IMeterFactory>();
+        var published = new List<Instrument>();
+        using var listener = new MeterListener { InstrumentPublished = (i, _) => { if (i.Meter.Scope == meterFactory) { published.Add(i); } } };
+        listener.Start();
+
+        _ = services.GetRequiredService<RefreshMetrics>();
+
+        Assert.Equal(["matview_refresh.refreshes", "matview_refresh.refresh.duration"], published.Select(i => i.Name));
+        Assert.All(published, i => Assert.Equal("MatViewRefresh", i.Meter.Name));
     }
 }

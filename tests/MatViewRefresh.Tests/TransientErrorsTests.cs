@@ -42,13 +42,29 @@ public sealed class TransientErrorsTests
     }
 
     [Fact]
-    public void Only_the_specific_concurrently_errors_allow_a_fallback()
+    public void Only_55000_and_0A000_may_mean_concurrently_refused_and_the_views_own_state_decides()
     {
-        Assert.True(TransientErrors.IsConcurrentlyRefused(Pg("55000"), out var why));
-        Assert.Contains("unique index", why);
-        Assert.True(TransientErrors.IsConcurrentlyRefused(Pg("0A000", "CONCURRENTLY cannot be used when the materialized view is not populated"), out why));
-        Assert.Contains("not populated", why);
-        Assert.False(TransientErrors.IsConcurrentlyRefused(Pg("0A000", "some other unsupported feature"), out _));
-        Assert.False(TransientErrors.IsConcurrentlyRefused(Pg("42501"), out _));
+        Assert.True(TransientErrors.MayBeConcurrentlyRefused(Pg("55000")));
+        Assert.True(TransientErrors.MayBeConcurrentlyRefused(Pg("0A000")));
+        Assert.False(TransientErrors.MayBeConcurrentlyRefused(Pg("42501")));
+        Assert.False(TransientErrors.MayBeConcurrentlyRefused(new InvalidOperationException()));
+
+        var name = new QualifiedName("public", "v");
+        Assert.Equal("view is not populated (0A000)", TransientErrors.ConcurrentlyRefusedBecause(new MatViewInfo(1, name, false, true), "0A000"));
+        Assert.Equal("no unique index without WHERE on plain columns (55000)", TransientErrors.ConcurrentlyRefusedBecause(new MatViewInfo(1, name, true, false), "55000"));
+        // Populated with a usable index: the 55000 was about something else (a view it reads is not populated).
+        Assert.Null(TransientErrors.ConcurrentlyRefusedBecause(new MatViewInfo(1, name, true, true), "55000"));
+        Assert.Null(TransientErrors.ConcurrentlyRefusedBecause(null, "55000"));
+    }
+
+    [Theory]
+    [InlineData("42P01", "relation \"matview_refresh.refresh_history\" does not exist", true)]
+    [InlineData("42883", "function matview_refresh.refresh_view(text) does not exist", true)]
+    [InlineData("3F000", "schema \"matview_refresh\" does not exist", true)]
+    [InlineData("42P01", "relation \"sales.orders\" does not exist", false)]
+    [InlineData("55000", "matview_refresh", false)]
+    public void A_missing_object_of_our_own_schema_means_a_damaged_log(string sqlState, string message, bool damaged)
+    {
+        Assert.Equal(damaged, TransientErrors.IsMissingLogObject(Pg(sqlState, message), "matview_refresh"));
     }
 }

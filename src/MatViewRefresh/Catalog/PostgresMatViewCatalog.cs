@@ -25,14 +25,25 @@ internal sealed class PostgresMatViewCatalog(RefreshDataSource dataSource, IOpti
 
     private const string OneView = ViewColumns + " AND n.nspname = $1 AND c.relname = $2";
 
+    // Who reads whom, as pg_depend records it: the rewrite rules of views and materialized views reference relations and
+    // functions; functions with a SQL-standard body (RETURN …, BEGIN ATOMIC) reference relations and functions too.
+    // Function nodes are negative oids so that they never collide with relations. plpgsql bodies are not tracked by PostgreSQL.
     private const string DependencyEdges = """
-        SELECT DISTINCT r.ev_class::bigint, d.refobjid::bigint
+        SELECT r.ev_class::bigint,
+               CASE WHEN d.refclassid = 'pg_proc'::regclass THEN -d.refobjid::bigint ELSE d.refobjid::bigint END
           FROM pg_rewrite r
           JOIN pg_depend d ON d.classid = 'pg_rewrite'::regclass AND d.objid = r.oid
-          JOIN pg_class referenced ON referenced.oid = d.refobjid
-          JOIN pg_class dependent ON dependent.oid = r.ev_class
-         WHERE d.refclassid = 'pg_class'::regclass AND d.refobjid <> r.ev_class
-           AND referenced.relkind IN ('m', 'v') AND dependent.relkind IN ('m', 'v')
+          JOIN pg_class dependent ON dependent.oid = r.ev_class AND dependent.relkind IN ('m', 'v')
+          LEFT JOIN pg_class referenced ON d.refclassid = 'pg_class'::regclass AND referenced.oid = d.refobjid
+         WHERE d.refobjid <> r.ev_class
+           AND (referenced.relkind IN ('m', 'v') OR d.refclassid = 'pg_proc'::regclass)
+        UNION
+        SELECT -d.objid::bigint,
+               CASE WHEN d.refclassid = 'pg_proc'::regclass THEN -d.refobjid::bigint ELSE d.refobjid::bigint END
+          FROM pg_depend d
+          LEFT JOIN pg_class referenced ON d.refclassid = 'pg_class'::regclass AND referenced.oid = d.refobjid
+         WHERE d.classid = 'pg_proc'::regclass AND d.deptype = 'n'
+           AND (referenced.relkind IN ('m', 'v') OR (d.refclassid = 'pg_proc'::regclass AND d.refobjid <> d.objid))
         """;
 
     private const string RelationKind = """
@@ -48,34 +59,21 @@ internal sealed class PostgresMatViewCatalog(RefreshDataSource dataSource, IOpti
          WHERE n.nspname = $1 AND p.proname = $2
         """;
 
-    private readonly ConcurrentDictionary<QualifiedName, (MatViewInfo Info, DateTimeOffset Expires)> _cache = new();
     private readonly ConcurrentDictionary<(QualifiedName, string), DateTimeOffset> _functions = new();
 
-    public async Task<MatViewInfo> DescribeAsync(QualifiedName name, CancellationToken cancellationToken)
+    public async Task<MatViewInfo?> FindAsync(QualifiedName name, CancellationToken cancellationToken)
     {
-        if (_cache.TryGetValue(name, out var cached) && cached.Expires > time.GetUtcNow())
-        {
-            return cached.Info;
-        }
+        await using var command = dataSource.Value.CreateCommand(OneView);
+        command.Parameters.Add(new() { Value = name.Schema });
+        command.Parameters.Add(new() { Value = name.Name });
+        await using var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
+        return await reader.ReadAsync(cancellationToken).ConfigureAwait(false) ? ReadView(reader) : null;
+    }
 
+    public async Task<MaterializedViewNotFoundException> NotFoundAsync(QualifiedName name, CancellationToken cancellationToken)
+    {
         await using var connection = await dataSource.Value.OpenConnectionAsync(cancellationToken).ConfigureAwait(false);
-        MatViewInfo? info = null;
-        await using (var command = new NpgsqlCommand(OneView, connection) { Parameters = { new() { Value = name.Schema }, new() { Value = name.Name } } })
-        await using (var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false))
-        {
-            if (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
-            {
-                info = ReadView(reader);
-            }
-        }
-
-        if (info is null)
-        {
-            throw await NotFoundAsync(connection, name, cancellationToken).ConfigureAwait(false);
-        }
-
-        Remember(info);
-        return info;
+        return await NotFoundAsync(connection, name, cancellationToken).ConfigureAwait(false);
     }
 
     public async Task ValidateFunctionAsync(RefreshTarget target, CancellationToken cancellationToken)
@@ -187,31 +185,7 @@ internal sealed class PostgresMatViewCatalog(RefreshDataSource dataSource, IOpti
             schemas.Add(reader.GetString(0));
         }
 
-        foreach (var view in views)
-        {
-            Remember(view);
-        }
-
         return new MatViewGraph(views, edges, schemas);
-    }
-
-    public void Invalidate(QualifiedName name) => _cache.TryRemove(name, out _);
-
-    public void MarkPopulated(QualifiedName name)
-    {
-        if (_cache.TryGetValue(name, out var cached) && !cached.Info.IsPopulated)
-        {
-            _cache.TryUpdate(name, (cached.Info with { IsPopulated = true }, cached.Expires), cached);
-        }
-    }
-
-    private void Remember(MatViewInfo info)
-    {
-        var duration = options.Value.CatalogCacheDuration;
-        if (duration > TimeSpan.Zero)
-        {
-            _cache[info.Name] = (info, time.GetUtcNow() + duration);
-        }
     }
 
     private static MatViewInfo ReadView(NpgsqlDataReader reader) =>

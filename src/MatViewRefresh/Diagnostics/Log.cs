@@ -36,9 +36,25 @@ internal static partial class Log
         "Refresh batch {Status}: {Succeeded} refreshed, {Failed} failed, {Skipped} skipped in {DurationMs:F1} ms")]
     public static partial void BatchCompleted(ILogger logger, RefreshBatchStatus status, int succeeded, int failed, int skipped, double durationMs);
 
+    [LoggerMessage(MatViewRefreshEventIds.BatchFailedToStart, LogLevel.Error,
+        "Refresh batch failed before refreshing anything: the catalog could not be read (SQLSTATE {SqlState}: {ErrorMessage})")]
+    public static partial void BatchFailedToStart(ILogger logger, string? sqlState, string errorMessage);
+
     [LoggerMessage(MatViewRefreshEventIds.SchemaEnsured, LogLevel.Debug,
         "Refresh log schema {Schema} is in place")]
     public static partial void SchemaEnsured(ILogger logger, string schema);
+
+    [LoggerMessage(MatViewRefreshEventIds.SchemaRepaired, LogLevel.Warning,
+        "Refresh of {Target} found the refresh log schema {Schema} damaged (SQLSTATE {SqlState}: {ErrorMessage}); re-created it and retrying")]
+    public static partial void SchemaRepaired(ILogger logger, string target, string schema, string sqlState, string errorMessage);
+
+    [LoggerMessage(MatViewRefreshEventIds.HistoryPruned, LogLevel.Debug,
+        "Pruned {Rows} refresh history row(s) older than {Retention}")]
+    public static partial void HistoryPruned(ILogger logger, long rows, TimeSpan retention);
+
+    [LoggerMessage(MatViewRefreshEventIds.HistoryPruneFailed, LogLevel.Warning,
+        "Could not prune the refresh history (the refresh itself succeeded): {ErrorMessage}")]
+    public static partial void HistoryPruneFailed(ILogger logger, string errorMessage);
 
     [LoggerMessage(MatViewRefreshEventIds.DebounceScheduled, LogLevel.Debug,
         "Debounced refresh of {Key} scheduled for {DueAt:O}")]

@@ -27,8 +27,20 @@ public static class MatViewRefreshEventIds
     /// <summary>A batch finished.</summary>
     public const int BatchCompleted = 1100;
 
+    /// <summary>A batch could not start: the catalog could not be read.</summary>
+    public const int BatchFailedToStart = 1101;
+
     /// <summary>The refresh log schema was created or checked.</summary>
     public const int SchemaEnsured = 1200;
+
+    /// <summary>A refresh found the log schema damaged (a table or function missing), re-created it and retried.</summary>
+    public const int SchemaRepaired = 1201;
+
+    /// <summary>Old history rows were pruned.</summary>
+    public const int HistoryPruned = 1202;
+
+    /// <summary>Pruning old history failed; the refresh that triggered it had succeeded.</summary>
+    public const int HistoryPruneFailed = 1203;
 
     /// <summary>A debounced run was scheduled for a key.</summary>
     public const int DebounceScheduled = 2000;

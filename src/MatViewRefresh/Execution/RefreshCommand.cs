@@ -8,6 +8,9 @@ public enum RefreshCommandKind
 
     /// <summary>Record a failed refresh in the log and history (a second, short transaction).</summary>
     RecordFailure = 1,
+
+    /// <summary>Delete history older than <see cref="MatViewRefreshOptions.HistoryRetention"/> (its own short transaction, after a success, at most hourly).</summary>
+    PruneHistory = 2,
 }
 
 /// <summary>One transaction for an <see cref="IRefreshExecutor"/>: what it is for, and the exact SQL the default executor sends.</summary>
@@ -19,7 +22,11 @@ public sealed record RefreshCommand
     /// <summary>The target refreshed.</summary>
     public required RefreshTarget Target { get; init; }
 
-    /// <summary>The mode run: <see cref="RefreshMode.Full"/> or <see cref="RefreshMode.Concurrent"/>; <see langword="null"/> for a function target.</summary>
+    /// <summary>
+    /// The mode asked of the server for a view: <see cref="RefreshMode.Full"/>, <see cref="RefreshMode.Concurrent"/>, or
+    /// <see cref="RefreshMode.Auto"/> (the server decides from the catalog in the same transaction and reports its choice
+    /// in <see cref="RefreshExecution.Mode"/>); <see langword="null"/> for a function target and for commands that refresh nothing.
+    /// </summary>
     public required RefreshMode? Mode { get; init; }
 
     /// <summary>The attempt number, from 1.</summary>
@@ -54,11 +61,29 @@ public sealed record RefreshStatement(string CommandText, IReadOnlyList<object?>
 }
 
 /// <summary>What a refresh transaction reported (database clock); all <see langword="null"/> when nothing was returned.</summary>
-/// <param name="RefreshedAt">When the refresh was recorded as done.</param>
-/// <param name="ServerDuration">How long the <c>REFRESH</c> took on the server, lock wait excluded.</param>
-/// <param name="RowCount">Rows in the view after the refresh, when counted.</param>
-public sealed record RefreshExecution(DateTimeOffset? RefreshedAt, TimeSpan? ServerDuration, long? RowCount)
+public sealed record RefreshExecution
 {
     /// <summary>An execution that reported nothing.</summary>
-    public static RefreshExecution Empty { get; } = new(null, null, null);
+    public static RefreshExecution Empty { get; } = new();
+
+    /// <summary>
+    /// What the refresh reflects: the database clock just before the refresh statement took its snapshot. Data committed
+    /// before this instant is in the refreshed view; data committed after it may not be.
+    /// </summary>
+    public DateTimeOffset? DataAsOf { get; init; }
+
+    /// <summary>When the refresh was recorded as done.</summary>
+    public DateTimeOffset? RefreshedAt { get; init; }
+
+    /// <summary>How long the refresh took on the server, lock wait excluded.</summary>
+    public TimeSpan? ServerDuration { get; init; }
+
+    /// <summary>Rows in the view after the refresh, when counted.</summary>
+    public long? RowCount { get; init; }
+
+    /// <summary>The mode the server ran (<see cref="RefreshMode.Full"/> or <see cref="RefreshMode.Concurrent"/>), for a view.</summary>
+    public RefreshMode? Mode { get; init; }
+
+    /// <summary>Why the server chose <see cref="Mode"/>, for a view.</summary>
+    public string? ModeReason { get; init; }
 }

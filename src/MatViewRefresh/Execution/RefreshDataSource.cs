@@ -1,17 +1,27 @@
 using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 using Npgsql;
 
 namespace MatViewRefresh;
 
 /// <summary>
-/// The one <see cref="NpgsqlDataSource"/> the library uses: the app's, when registered in DI,
-/// else one built (once, lazily) from <see cref="MatViewRefreshOptions.ConnectionString"/> and disposed with the container.
+/// The one <see cref="NpgsqlDataSource"/> the library uses: the keyed one named by <see cref="MatViewRefreshOptions.DataSourceKey"/>,
+/// else the app's unkeyed one, else one built (once, lazily) from <see cref="MatViewRefreshOptions.ConnectionString"/> with the
+/// app's logger factory and disposed with the container.
 /// </summary>
 internal sealed class RefreshDataSource(IServiceProvider services, IOptions<MatViewRefreshOptions> options) : IAsyncDisposable, IDisposable
 {
     private readonly Lazy<(NpgsqlDataSource Source, bool Owned)> _source = new(() =>
     {
+        var key = options.Value.DataSourceKey;
+        if (key is not null)
+        {
+            return (services.GetKeyedService<NpgsqlDataSource>(key) ?? throw new InvalidOperationException(
+                $"MatViewRefresh:DataSourceKey is '{key}', but no NpgsqlDataSource is registered with that key " +
+                $"(services.AddKeyedSingleton<NpgsqlDataSource>(\"{key}\", …))."), false);
+        }
+
         var fromDi = services.GetService<NpgsqlDataSource>();
         if (fromDi is not null)
         {
@@ -22,11 +32,17 @@ internal sealed class RefreshDataSource(IServiceProvider services, IOptions<MatV
         if (string.IsNullOrWhiteSpace(connectionString))
         {
             throw new InvalidOperationException(
-                "MatViewRefresh needs a database: register an NpgsqlDataSource in DI (services.AddSingleton(NpgsqlDataSource.Create(...))) " +
-                "or set MatViewRefresh:ConnectionString.");
+                "MatViewRefresh needs a database: register an NpgsqlDataSource in DI (services.AddSingleton(NpgsqlDataSource.Create(...))), " +
+                "set MatViewRefresh:DataSourceKey to a keyed one, or set MatViewRefresh:ConnectionString.");
         }
 
-        return (NpgsqlDataSource.Create(connectionString), true);
+        var builder = new NpgsqlDataSourceBuilder(connectionString);
+        if (services.GetService<ILoggerFactory>() is { } loggerFactory)
+        {
+            builder.UseLoggerFactory(loggerFactory);
+        }
+
+        return (builder.Build(), true);
     });
 
     public NpgsqlDataSource Value => _source.Value.Source;

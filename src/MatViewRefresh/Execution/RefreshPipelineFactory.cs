@@ -10,9 +10,16 @@ internal static class RefreshPipelineFactory
 {
     public static readonly ResiliencePropertyKey<string> TargetKey = new("MatViewRefresh.Target");
 
-    public static ResiliencePipeline Create(MatViewRefreshOptions options, TimeProvider time, ILogger logger)
+    public const string PipelineName = "MatViewRefresh";
+
+    /// <summary>
+    /// The pipeline: retry (transient errors as we classify them), then the per-attempt timeout, then the host's own
+    /// strategies (<see cref="MatViewRefreshOptions.ConfigureResilience"/>). Polly's telemetry (its resilience events
+    /// as logs and on the <c>Polly</c> meter) goes to the host's logger factory.
+    /// </summary>
+    public static ResiliencePipeline Create(MatViewRefreshOptions options, TimeProvider time, ILoggerFactory loggerFactory, ILogger logger)
     {
-        var builder = new ResiliencePipelineBuilder { Name = "MatViewRefresh", TimeProvider = time };
+        var builder = new ResiliencePipelineBuilder { Name = PipelineName, TimeProvider = time };
         if (options.MaxRetryAttempts > 0)
         {
             builder.AddRetry(new RetryStrategyOptions
@@ -45,6 +52,6 @@ internal static class RefreshPipelineFactory
         }
 
         options.ConfigureResilience?.Invoke(builder);
-        return builder.Build();
+        return builder.ConfigureTelemetry(loggerFactory).Build();
     }
 }

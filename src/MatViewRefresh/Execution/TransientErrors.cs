@@ -13,6 +13,9 @@ internal static class TransientErrors
     /// <summary>SQLSTATEs raised by our lock helper when the target is busy and the caller did not want to wait.</summary>
     public const string TargetBusy = "MVR01";
 
+    /// <summary>SQLSTATE raised by <c>refresh_view</c> when the name is not a materialized view (any more).</summary>
+    public const string ViewMissing = "MVR02";
+
     private static readonly HashSet<string> TransientStates = new(StringComparer.Ordinal)
     {
         "40001", // serialization_failure
@@ -35,17 +38,28 @@ internal static class TransientErrors
         _ => false,
     };
 
-    /// <summary>The server refused <c>CONCURRENTLY</c> for a reason a full refresh does not have.</summary>
-    public static bool IsConcurrentlyRefused(Exception exception, out string reason)
-    {
-        reason = exception switch
-        {
-            PostgresException { SqlState: "55000" } => "no unique index without WHERE on plain columns (55000)",
-            PostgresException { SqlState: "0A000" } pg when pg.MessageText.Contains("not populated", StringComparison.OrdinalIgnoreCase) => "view is not populated (0A000)",
-            _ => string.Empty,
-        };
-        return reason.Length > 0;
-    }
+    /// <summary>
+    /// SQLSTATEs with which PostgreSQL refuses <c>REFRESH … CONCURRENTLY</c>: 55000 (no usable unique index — but also
+    /// "materialized view … has not been populated" for a view it reads) and 0A000 (the view itself is not populated).
+    /// Which one it was is decided from the view's own catalog state, never from the message text (it is translated).
+    /// </summary>
+    public static bool MayBeConcurrentlyRefused(Exception exception) =>
+        exception is PostgresException { SqlState: "55000" or "0A000" };
+
+    /// <summary>Why the view's own catalog state refuses <c>CONCURRENTLY</c>, or <see langword="null"/> when it does not.</summary>
+    public static string? ConcurrentlyRefusedBecause(MatViewInfo? view, string sqlState) =>
+        view is null ? null
+        : !view.IsPopulated ? $"{ModeDecision.NotPopulated} ({sqlState})"
+        : !view.HasUsableUniqueIndex ? $"{ModeDecision.NoUniqueIndex} ({sqlState})"
+        : null;
+
+    /// <summary>
+    /// A refresh failed on a missing object of the log schema (42P01 table, 3F000 schema, 42883 function): the log was
+    /// damaged (dropped by hand, restored without it). Re-creating the schema heals it.
+    /// </summary>
+    public static bool IsMissingLogObject(Exception exception, string logSchema) =>
+        exception is PostgresException { SqlState: "42P01" or "3F000" or "42883" } pg
+        && (pg.MessageText.Contains(logSchema, StringComparison.Ordinal) || pg.SchemaName == logSchema || pg.Where?.Contains(logSchema, StringComparison.Ordinal) == true);
 
     public static RefreshError ToError(Exception exception) => exception switch
     {

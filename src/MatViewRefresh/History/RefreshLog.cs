@@ -8,15 +8,16 @@ internal sealed class RefreshLog(RefreshDataSource dataSource, RefreshLogSchema 
 {
     private string Schema => SqlIdentifier.Quote(options.Value.Schema);
 
-    public Task EnsureSchemaAsync(CancellationToken cancellationToken = default) => schema.EnsureAsync(cancellationToken);
+    public Task EnsureSchemaAsync(CancellationToken cancellationToken = default) => schema.EnsureAsync(cancellationToken, force: true);
 
     public async Task<ViewFreshness?> GetFreshnessAsync(RefreshTarget target, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(target);
+        target = target.WithDefaultSchema(options.Value.DefaultSchema);
         await schema.EnsureIfAutomaticAsync(cancellationToken).ConfigureAwait(false);
         var sql = $"""
-            SELECT target, scope, last_refreshed_at, duration_ms, clock_timestamp() - last_refreshed_at, mode, row_count,
-                   last_attempt_at, last_error, last_error_state
+            SELECT target, scope, last_refreshed_at, duration_ms, clock_timestamp() - coalesce(data_as_of, last_refreshed_at), mode, row_count,
+                   last_attempt_at, last_error, last_error_state, coalesce(data_as_of, last_refreshed_at)
               FROM {Schema}.refresh_log WHERE target = $1 AND scope = $2
             """;
         await using var command = dataSource.Value.CreateCommand(sql);
@@ -34,6 +35,7 @@ internal sealed class RefreshLog(RefreshDataSource dataSource, RefreshLogSchema 
             Target = reader.GetString(0),
             Scope = reader.GetString(1),
             RefreshedAt = reader.IsDBNull(2) ? null : reader.GetFieldValue<DateTimeOffset>(2),
+            DataAsOf = reader.IsDBNull(10) ? null : reader.GetFieldValue<DateTimeOffset>(10),
             Duration = duration,
             Age = reader.IsDBNull(4) ? null : reader.GetFieldValue<TimeSpan>(4),
             Mode = reader.IsDBNull(5) ? null : reader.GetString(5),
@@ -51,7 +53,7 @@ internal sealed class RefreshLog(RefreshDataSource dataSource, RefreshLogSchema 
         ArgumentOutOfRangeException.ThrowIfGreaterThan(limit, 10_000);
         await schema.EnsureIfAutomaticAsync(cancellationToken).ConfigureAwait(false);
         var sql = $"""
-            SELECT id, target, scope, started_at, duration_ms, success, mode, attempts, trigger, error_state, error_message
+            SELECT id, target, scope, started_at, duration_ms, success, mode, attempts, trigger, error_state, error_message, data_as_of
               FROM {Schema}.refresh_history
              WHERE ($1::text IS NULL OR (target = $1 AND scope = $2)) AND ($3::timestamptz IS NULL OR started_at >= $3)
              ORDER BY started_at DESC, id DESC
@@ -77,6 +79,7 @@ internal sealed class RefreshLog(RefreshDataSource dataSource, RefreshLogSchema 
                 Trigger = reader.GetString(8),
                 ErrorSqlState = reader.IsDBNull(9) ? null : reader.GetString(9),
                 ErrorMessage = reader.IsDBNull(10) ? null : reader.GetString(10),
+                DataAsOf = reader.IsDBNull(11) ? null : reader.GetFieldValue<DateTimeOffset>(11),
             });
         }
 
@@ -120,8 +123,9 @@ internal sealed class RefreshLog(RefreshDataSource dataSource, RefreshLogSchema 
         : duration <= options.SlowThreshold ? RefreshRating.Normal
         : RefreshRating.Slow;
 
-    private static void AddFilter(NpgsqlCommand command, RefreshTarget? target, DateTimeOffset? since)
+    private void AddFilter(NpgsqlCommand command, RefreshTarget? target, DateTimeOffset? since)
     {
+        target = target?.WithDefaultSchema(options.Value.DefaultSchema);
         command.Parameters.Add(new() { NpgsqlDbType = NpgsqlTypes.NpgsqlDbType.Text, Value = (object?)target?.LogName ?? DBNull.Value });
         command.Parameters.Add(new() { NpgsqlDbType = NpgsqlTypes.NpgsqlDbType.Text, Value = (object?)target?.Scope ?? DBNull.Value });
         command.Parameters.Add(new() { NpgsqlDbType = NpgsqlTypes.NpgsqlDbType.TimestampTz, Value = (object?)since?.ToUniversalTime() ?? DBNull.Value });

@@ -4,7 +4,7 @@ using Npgsql;
 
 namespace MatViewRefresh;
 
-/// <summary>Creates the refresh log schema from the shipped script, once per process.</summary>
+/// <summary>Creates the refresh log schema from the shipped script: once per process, and again when asked or found damaged.</summary>
 internal sealed class RefreshLogSchema(RefreshDataSource dataSource, IOptions<MatViewRefreshOptions> options, ILogger<RefreshLogSchema> logger)
 {
     private readonly SemaphoreSlim _gate = new(1, 1);
@@ -19,10 +19,13 @@ internal sealed class RefreshLogSchema(RefreshDataSource dataSource, IOptions<Ma
         return reader.ReadToEnd().Replace("\"matview_refresh\"", SqlIdentifier.Quote(schema), StringComparison.Ordinal);
     }
 
-    /// <summary>Runs the script unless it already ran in this process.</summary>
-    public async Task EnsureAsync(CancellationToken cancellationToken)
+    /// <summary>
+    /// Runs the script unless it already ran in this process; with <paramref name="force"/>, runs it again (idempotent),
+    /// so that a damaged log (a dropped table or function) is re-created.
+    /// </summary>
+    public async Task EnsureAsync(CancellationToken cancellationToken, bool force = false)
     {
-        if (_ensured)
+        if (_ensured && !force)
         {
             return;
         }
@@ -30,7 +33,7 @@ internal sealed class RefreshLogSchema(RefreshDataSource dataSource, IOptions<Ma
         await _gate.WaitAsync(cancellationToken).ConfigureAwait(false);
         try
         {
-            if (!_ensured)
+            if (!_ensured || force)
             {
                 await RunAsync(cancellationToken).ConfigureAwait(false);
                 _ensured = true;

@@ -22,13 +22,21 @@ public sealed record ViewFreshness
     /// <summary>The target's scope; empty for a whole view.</summary>
     public required string Scope { get; init; }
 
-    /// <summary>When it was last refreshed successfully; <see langword="null"/> when every attempt failed.</summary>
+    /// <summary>When its last successful refresh finished; <see langword="null"/> when every attempt failed.</summary>
     public DateTimeOffset? RefreshedAt { get; init; }
+
+    /// <summary>
+    /// What the target reflects: the instant just before its last successful refresh took its snapshot. Data committed
+    /// before it is in the view; data committed after it may not be. Earlier than <see cref="RefreshedAt"/> by the
+    /// refresh's duration: a 10-minute refresh that just finished holds data 10 minutes old. <see cref="Age"/> and
+    /// <see cref="IsStale"/> count from here. <see langword="null"/> when every attempt failed.
+    /// </summary>
+    public DateTimeOffset? DataAsOf { get; init; }
 
     /// <summary>How long the last successful refresh took on the server.</summary>
     public TimeSpan? Duration { get; init; }
 
-    /// <summary>Time since the last successful refresh, on the database clock.</summary>
+    /// <summary>How old the data is: time since <see cref="DataAsOf"/>, on the database clock.</summary>
     public TimeSpan? Age { get; init; }
 
     /// <summary>The mode of the last successful refresh (<c>full</c> or <c>concurrent</c>).</summary>
@@ -49,7 +57,7 @@ public sealed record ViewFreshness
     /// <summary>The last successful refresh's duration, rated.</summary>
     public RefreshRating? Rating { get; init; }
 
-    /// <summary><see langword="true"/> when the target was never refreshed successfully or is older than <paramref name="maxAge"/>.</summary>
+    /// <summary><see langword="true"/> when the target was never refreshed successfully or its data (<see cref="DataAsOf"/>) is older than <paramref name="maxAge"/>.</summary>
     public bool IsStale(TimeSpan maxAge) => Age is not { } age || age > maxAge;
 }
 
@@ -88,6 +96,9 @@ public sealed record RefreshHistoryEntry
 
     /// <summary>The failure's message, if any.</summary>
     public string? ErrorMessage { get; init; }
+
+    /// <summary>What a successful run reflects (see <see cref="ViewFreshness.DataAsOf"/>); <see langword="null"/> for a failure.</summary>
+    public DateTimeOffset? DataAsOf { get; init; }
 }
 
 /// <summary>Statistics of the runs in the history. Durations are those of successful runs; percentiles interpolate linearly (<c>percentile_cont</c>).</summary>

@@ -33,14 +33,24 @@ CREATE TABLE IF NOT EXISTS "matview_refresh".refresh_history (
     attempts      integer          NOT NULL,
     trigger       text             NOT NULL,
     error_state   text,
-    error_message text
+    error_message text,
+    data_as_of    timestamptz
 );
+
+-- Added after 0.1: what the refresh reflects. Data committed before data_as_of is in the refreshed view.
+ALTER TABLE "matview_refresh".refresh_log ADD COLUMN IF NOT EXISTS data_as_of timestamptz;
+ALTER TABLE "matview_refresh".refresh_history ADD COLUMN IF NOT EXISTS data_as_of timestamptz;
 
 CREATE INDEX IF NOT EXISTS refresh_history_started_at_idx ON "matview_refresh".refresh_history (started_at);
 CREATE INDEX IF NOT EXISTS refresh_history_target_idx ON "matview_refresh".refresh_history (target, scope, started_at);
 
+-- 0.1's finish_refresh had six parameters; the seven-parameter one below replaces it (both would make calls ambiguous).
+DROP FUNCTION IF EXISTS "matview_refresh".finish_refresh(text, text, text, integer, text, regclass);
+
 -- Starts a refresh transaction: sets its lock and statement timeouts, takes the target's refresh lock for the
--- rest of the transaction, and notes when the refresh proper starts (after any wait for the lock).
+-- rest of the transaction, and notes when the refresh proper starts (after any wait for the lock). That instant
+-- is also the refresh's "data as of": the next statement's snapshot is taken after it, so data committed before
+-- it is reflected.
 -- p_wait = false: a busy target fails at once with SQLSTATE MVR01 instead of waiting (bounded by lock_timeout).
 CREATE OR REPLACE FUNCTION "matview_refresh".begin_refresh(p_key bigint, p_wait boolean, p_lock_timeout text, p_statement_timeout text)
 RETURNS void
@@ -60,14 +70,17 @@ END
 $$;
 
 -- Ends a successful refresh in the same transaction: one history row, and the target's log row upserted.
+-- p_data_as_of: the instant before the refresh statement's snapshot (NULL: when begin_refresh finished).
 -- A function rather than a plain statement so that PostgreSQL caches the plans of these statements per session.
 CREATE OR REPLACE FUNCTION "matview_refresh".finish_refresh(
-    p_target text, p_scope text, p_mode text, p_attempts integer, p_trigger text, p_count_rows_of regclass)
-RETURNS TABLE (refreshed_at timestamptz, duration_ms double precision, row_count bigint)
+    p_target text, p_scope text, p_mode text, p_attempts integer, p_trigger text, p_count_rows_of regclass,
+    p_data_as_of timestamptz DEFAULT NULL)
+RETURNS TABLE (data_as_of timestamptz, refreshed_at timestamptz, duration_ms double precision, row_count bigint)
 LANGUAGE plpgsql
 AS $$
 DECLARE
     v_started timestamptz := current_setting('matview_refresh.started_at')::timestamptz;
+    v_as_of timestamptz := coalesce(p_data_as_of, v_started);
     v_finished timestamptz := clock_timestamp();
     v_duration double precision := extract(epoch FROM v_finished - v_started) * 1000;
     v_rows bigint;
@@ -76,18 +89,86 @@ BEGIN
         EXECUTE format('SELECT count(*) FROM %s', p_count_rows_of) INTO v_rows;
     END IF;
 
-    INSERT INTO "matview_refresh".refresh_history (target, scope, started_at, duration_ms, success, mode, attempts, trigger)
-    VALUES (p_target, p_scope, v_started, v_duration, true, p_mode, p_attempts, p_trigger);
+    INSERT INTO "matview_refresh".refresh_history (target, scope, started_at, duration_ms, success, mode, attempts, trigger, data_as_of)
+    VALUES (p_target, p_scope, v_started, v_duration, true, p_mode, p_attempts, p_trigger, v_as_of);
 
     INSERT INTO "matview_refresh".refresh_log AS l
-        (target, scope, last_refreshed_at, duration_ms, mode, row_count, last_attempt_at, last_error, last_error_state)
-    VALUES (p_target, p_scope, v_finished, v_duration, p_mode, v_rows, v_finished, NULL, NULL)
+        (target, scope, last_refreshed_at, data_as_of, duration_ms, mode, row_count, last_attempt_at, last_error, last_error_state)
+    VALUES (p_target, p_scope, v_finished, v_as_of, v_duration, p_mode, v_rows, v_finished, NULL, NULL)
     ON CONFLICT (target, scope) DO UPDATE SET
-        last_refreshed_at = EXCLUDED.last_refreshed_at, duration_ms = EXCLUDED.duration_ms, mode = EXCLUDED.mode,
-        row_count = EXCLUDED.row_count, last_attempt_at = EXCLUDED.last_attempt_at, last_error = NULL, last_error_state = NULL;
+        last_refreshed_at = EXCLUDED.last_refreshed_at, data_as_of = EXCLUDED.data_as_of, duration_ms = EXCLUDED.duration_ms,
+        mode = EXCLUDED.mode, row_count = EXCLUDED.row_count, last_attempt_at = EXCLUDED.last_attempt_at,
+        last_error = NULL, last_error_state = NULL;
 
-    RETURN QUERY SELECT v_finished, v_duration, v_rows;
+    RETURN QUERY SELECT v_as_of, v_finished, v_duration, v_rows;
 END
+$$;
+
+-- Refreshes one materialized view in the caller's transaction: timeouts and lock (begin_refresh), the mode decided
+-- from the catalog as it is now, REFRESH, then the log and history rows (finish_refresh). One statement, one round trip.
+-- p_mode: 'full', 'concurrent', or 'auto' (CONCURRENTLY when the view is populated and has an index that matview.c
+-- accepts: unique, immediate, valid, btree, no WHERE, plain columns only; otherwise full).
+-- A view that does not exist raises SQLSTATE MVR02.
+CREATE OR REPLACE FUNCTION "matview_refresh".refresh_view(
+    p_schema text, p_name text, p_mode text, p_key bigint, p_wait boolean, p_lock_timeout text, p_statement_timeout text,
+    p_target text, p_attempts integer, p_trigger text, p_count_rows boolean)
+RETURNS TABLE (mode text, mode_reason text, data_as_of timestamptz, refreshed_at timestamptz, duration_ms double precision, row_count bigint)
+LANGUAGE plpgsql
+AS $$
+DECLARE
+    v_oid oid;
+    v_populated boolean;
+    v_mode text := p_mode;
+    v_reason text;
+    v_as_of timestamptz;
+BEGIN
+    PERFORM "matview_refresh".begin_refresh(p_key, p_wait, p_lock_timeout, p_statement_timeout);
+
+    SELECT c.oid, c.relispopulated INTO v_oid, v_populated
+      FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+     WHERE n.nspname = p_schema AND c.relname = p_name AND c.relkind = 'm';
+    IF v_oid IS NULL THEN
+        RAISE EXCEPTION 'materialized view %.% does not exist', quote_ident(p_schema), quote_ident(p_name) USING ERRCODE = 'MVR02';
+    END IF;
+
+    IF p_mode = 'full' THEN
+        v_reason := 'full refresh requested';
+    ELSIF p_mode = 'concurrent' THEN
+        v_reason := 'concurrent refresh requested';
+    ELSIF NOT v_populated THEN
+        v_mode := 'full';
+        v_reason := 'auto chose full: view is not populated';
+    ELSIF NOT EXISTS (SELECT 1
+                        FROM pg_index i
+                        JOIN pg_class ic ON ic.oid = i.indexrelid
+                        JOIN pg_am am ON am.oid = ic.relam
+                       WHERE i.indrelid = v_oid AND i.indisunique AND i.indimmediate AND i.indisvalid
+                         AND am.amname = 'btree' AND i.indpred IS NULL AND i.indexprs IS NULL
+                         AND i.indnatts > 0 AND 0 <> ALL (i.indkey::int2[])) THEN
+        v_mode := 'full';
+        v_reason := 'auto chose full: no unique index without WHERE on plain columns';
+    ELSE
+        v_mode := 'concurrent';
+        v_reason := 'auto chose concurrent: view is populated and has a usable unique index';
+    END IF;
+
+    v_as_of := clock_timestamp();
+    EXECUTE format(CASE WHEN v_mode = 'concurrent' THEN 'REFRESH MATERIALIZED VIEW CONCURRENTLY %I.%I' ELSE 'REFRESH MATERIALIZED VIEW %I.%I' END,
+                   p_schema, p_name);
+
+    RETURN QUERY SELECT v_mode, v_reason, f.data_as_of, f.refreshed_at, f.duration_ms, f.row_count
+                   FROM "matview_refresh".finish_refresh(p_target, '', v_mode, p_attempts, p_trigger,
+                                                         CASE WHEN p_count_rows THEN v_oid::regclass END, v_as_of) f;
+END
+$$;
+
+-- Deletes history older than the retention (run by the library in its own short transaction, at most hourly).
+CREATE OR REPLACE FUNCTION "matview_refresh".prune_history(p_older_than interval)
+RETURNS bigint
+LANGUAGE sql
+AS $$
+    WITH d AS (DELETE FROM "matview_refresh".refresh_history WHERE started_at < clock_timestamp() - p_older_than RETURNING 1)
+    SELECT count(*) FROM d
 $$;
 
 COMMIT;

@@ -17,8 +17,9 @@ internal sealed class MaterializedViewRefresher : IMaterializedViewRefresher
     private readonly MatViewRefreshOptions _options;
     private readonly TimeProvider _time;
     private readonly ILogger _logger;
+    private readonly RefreshMetrics _metrics;
     private readonly ResiliencePipeline _pipeline;
-    private long _nextPruneTicks;
+    private long _nextPruneTimestamp = long.MinValue;
 
     public MaterializedViewRefresher(
         IRefreshExecutor executor,
@@ -26,58 +27,83 @@ internal sealed class MaterializedViewRefresher : IMaterializedViewRefresher
         RefreshLogSchema schema,
         IOptions<MatViewRefreshOptions> options,
         TimeProvider time,
-        ILogger<MaterializedViewRefresher> logger)
+        RefreshMetrics metrics,
+        ILoggerFactory loggerFactory)
     {
         _executor = executor;
         _catalog = catalog;
         _schema = schema;
         _options = options.Value;
         _time = time;
-        _logger = logger;
-        _pipeline = RefreshPipelineFactory.Create(_options, time, logger);
+        _metrics = metrics;
+        _logger = loggerFactory.CreateLogger<MaterializedViewRefresher>();
+        _pipeline = RefreshPipelineFactory.Create(_options, time, loggerFactory, _logger);
     }
 
-    public async Task<RefreshResult> RefreshAsync(RefreshTarget target, RefreshOptions? options = null, CancellationToken cancellationToken = default)
+    public Task<RefreshResult> RefreshAsync(RefreshTarget target, RefreshOptions? options = null, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(target);
         options ??= RefreshOptions.Default;
         var requested = options.Mode ?? _options.DefaultMode;
-        (RefreshMode? Mode, string Reason) decision;
-        if (target.Kind == RefreshTargetKind.Function)
+        if (!Enum.IsDefined(requested))
         {
-            await _catalog.ValidateFunctionAsync(target, cancellationToken).ConfigureAwait(false);
-            decision = (null, "function call");
-        }
-        else
-        {
-            decision = ModeDecision.Decide(requested, await _catalog.DescribeAsync(target.Name, cancellationToken).ConfigureAwait(false));
+            throw new ArgumentOutOfRangeException(nameof(options), requested, $"Mode {requested} is not a refresh mode; use Auto, Full or Concurrent.");
         }
 
-        await _schema.EnsureIfAutomaticAsync(cancellationToken).ConfigureAwait(false);
-        return await RefreshResolvedAsync(target, requested, decision.Mode, decision.Reason, options, cancellationToken).ConfigureAwait(false);
+        return RefreshResolvedAsync(target.WithDefaultSchema(_options.DefaultSchema), requested, options, cancellationToken);
     }
 
     public async Task<RefreshPlan> PlanAsync(RefreshSelection selection, RefreshOptions? options = null, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(selection);
-        var graph = await _catalog.LoadGraphAsync(cancellationToken).ConfigureAwait(false);
-        return RefreshPlanner.Plan(graph, selection, options?.Mode ?? _options.DefaultMode);
+        var graph = await LoadGraphAsync(cancellationToken).ConfigureAwait(false);
+        return RefreshPlanner.Plan(graph, selection.WithDefaultSchema(_options.DefaultSchema), options?.Mode ?? _options.DefaultMode);
+    }
+
+    /// <summary>The catalog's graph, read through the resilience pipeline (a transient failure is retried like a refresh).</summary>
+    private async Task<MatViewGraph> LoadGraphAsync(CancellationToken cancellationToken)
+    {
+        var context = ResilienceContextPool.Shared.Get(cancellationToken);
+        context.Properties.Set(RefreshPipelineFactory.TargetKey, "(catalog)");
+        try
+        {
+            return await _pipeline.ExecuteAsync(
+                async (ctx, catalog) => await catalog.LoadGraphAsync(ctx.CancellationToken).ConfigureAwait(false),
+                context,
+                _catalog).ConfigureAwait(false);
+        }
+        finally
+        {
+            ResilienceContextPool.Shared.Return(context);
+        }
     }
 
     public async Task<RefreshBatchResult> RefreshManyAsync(RefreshSelection selection, RefreshOptions? options = null, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(selection);
         options ??= RefreshOptions.Default;
-        var started = _time.GetTimestamp();
-        var graph = await _catalog.LoadGraphAsync(cancellationToken).ConfigureAwait(false);
-        var plan = RefreshPlanner.Plan(graph, selection, options.Mode ?? _options.DefaultMode);
-        await _schema.EnsureIfAutomaticAsync(cancellationToken).ConfigureAwait(false);
-
         var maxParallelism = options.MaxParallelism ?? _options.MaxParallelism;
         if (maxParallelism < 1)
         {
             throw new ArgumentOutOfRangeException(nameof(options), maxParallelism, $"MaxParallelism is {maxParallelism}; it must be at least 1.");
         }
+
+        var requested = options.Mode ?? _options.DefaultMode;
+        var started = _time.GetTimestamp();
+        MatViewGraph graph;
+        try
+        {
+            graph = await LoadGraphAsync(cancellationToken).ConfigureAwait(false);
+        }
+        catch (Exception e) when (e is NpgsqlException or TimeoutException or Polly.Timeout.TimeoutRejectedException && !cancellationToken.IsCancellationRequested)
+        {
+            // The database could not be asked which views there are: a failed batch, like a failed refresh.
+            var error = TransientErrors.ToError(e);
+            Log.BatchFailedToStart(_logger, error.SqlState, error.Message);
+            return new RefreshBatchResult { Status = RefreshBatchStatus.Failed, Results = [], Duration = _time.GetElapsedTime(started), Error = error };
+        }
+
+        var plan = RefreshPlanner.Plan(graph, selection.WithDefaultSchema(_options.DefaultSchema), requested);
 
         var done = new Dictionary<QualifiedName, RefreshResult>();
         var running = new Dictionary<Task<RefreshResult>, RefreshPlanStep>();
@@ -109,7 +135,7 @@ internal sealed class MaterializedViewRefresher : IMaterializedViewRefresher
                         break;
                     }
 
-                    running.Add(RefreshResolvedAsync(RefreshTarget.View(step.View), options.Mode ?? _options.DefaultMode, step.Mode, step.ModeReason, options, cancellationToken), step);
+                    running.Add(RefreshStepAsync(step, requested, options, cancellationToken), step);
                     waiting.RemoveAt(i);
                 }
 
@@ -170,29 +196,64 @@ internal sealed class MaterializedViewRefresher : IMaterializedViewRefresher
             FinishedAt = now,
             Error = new RefreshError(null, "Skipped: " + reason),
         };
-        RefreshTelemetry.Record(result);
+        _metrics.Record(result);
         return result;
     }
 
-    private async Task<RefreshResult> RefreshResolvedAsync(
-        RefreshTarget target, RefreshMode requested, RefreshMode? mode, string reason, RefreshOptions options, CancellationToken cancellationToken)
+    /// <summary>One step of a batch: a view dropped since the plan was made is a failed step, not an exception that ends the batch.</summary>
+    private async Task<RefreshResult> RefreshStepAsync(RefreshPlanStep step, RefreshMode requested, RefreshOptions options, CancellationToken cancellationToken)
+    {
+        var target = RefreshTarget.View(step.View);
+        var startedAt = _time.GetUtcNow();
+        try
+        {
+            return await RefreshResolvedAsync(target, requested, options, cancellationToken).ConfigureAwait(false);
+        }
+        catch (MaterializedViewNotFoundException e)
+        {
+            var result = new RefreshResult
+            {
+                Target = target,
+                Outcome = RefreshOutcome.Failed,
+                RequestedMode = requested,
+                StartedAt = startedAt,
+                FinishedAt = _time.GetUtcNow(),
+                Error = new RefreshError(TransientErrors.ViewMissing, e.Message, e),
+            };
+            Log.RefreshFailed(_logger, target.ToString(), RefreshTelemetry.ModeTag(requested), 0, result.Duration.TotalMilliseconds, TransientErrors.ViewMissing, e.Message);
+            _metrics.Record(result);
+            return result;
+        }
+    }
+
+    private async Task<RefreshResult> RefreshResolvedAsync(RefreshTarget target, RefreshMode requested, RefreshOptions options, CancellationToken cancellationToken)
     {
         var name = target.ToString();
         var startedAt = _time.GetUtcNow();
         var started = _time.GetTimestamp();
-        var attempts = 0;
-        using var activity = RefreshTelemetry.ActivitySource.StartActivity("refresh " + name);
-        activity?.SetTag("matview_refresh.target", name);
-        activity?.SetTag("matview_refresh.requested_mode", RefreshTelemetry.ModeTag(requested));
+        var run = new RefreshRun(target, requested, options);
+
+        // Named by the target, never by its scope: span names must stay low-cardinality (and a scope may name a person).
+        using var activity = RefreshTelemetry.ActivitySource.StartActivity("refresh " + target.LogName);
+        if (activity is not null)
+        {
+            activity.SetTag("matview_refresh.target", target.LogName);
+            if (target.Scope.Length > 0)
+            {
+                activity.SetTag("matview_refresh.scope", target.Scope);
+            }
+
+            activity.SetTag("matview_refresh.requested_mode", RefreshTelemetry.ModeTag(requested));
+        }
 
         RefreshResult Result(RefreshOutcome outcome) => new()
         {
             Target = target,
             Outcome = outcome,
             RequestedMode = requested,
-            ModeUsed = mode,
-            ModeReason = reason,
-            Attempts = attempts,
+            ModeUsed = run.Mode is RefreshMode.Auto ? null : run.Mode,
+            ModeReason = run.Reason,
+            Attempts = run.Attempts,
             StartedAt = startedAt,
             FinishedAt = startedAt + _time.GetElapsedTime(started),
         };
@@ -202,38 +263,19 @@ internal sealed class MaterializedViewRefresher : IMaterializedViewRefresher
         try
         {
             var execution = await _pipeline.ExecuteAsync(
-                async ctx =>
-                {
-                    attempts++;
-                    try
-                    {
-                        return await RunAsync(target, mode, attempts, options, ctx.CancellationToken).ConfigureAwait(false);
-                    }
-                    catch (Exception e) when (requested == RefreshMode.Auto && mode == RefreshMode.Concurrent && TransientErrors.IsConcurrentlyRefused(e, out var why))
-                    {
-                        // The catalog said CONCURRENTLY would work but the server disagreed (index dropped, view truncated):
-                        // the reason is specific and a full refresh does not share it.
-                        _catalog.Invalidate(target.Name);
-                        mode = RefreshMode.Full;
-                        reason = "fell back to full: " + why;
-                        Log.RefreshFellBack(_logger, name, reason);
-                        return await RunAsync(target, mode, attempts, options, ctx.CancellationToken).ConfigureAwait(false);
-                    }
-                },
-                context).ConfigureAwait(false);
-
-            if (target.Kind == RefreshTargetKind.MaterializedView)
-            {
-                _catalog.MarkPopulated(target.Name);
-            }
+                static (ctx, state) => state.Refresher.AttemptAsync(state.Run, ctx.CancellationToken),
+                context,
+                (Refresher: this, Run: run)).ConfigureAwait(false);
 
             var result = Result(RefreshOutcome.Succeeded) with
             {
+                DataAsOf = execution.DataAsOf,
                 RefreshedAt = execution.RefreshedAt,
                 ServerDuration = execution.ServerDuration,
                 RowCount = execution.RowCount,
             };
-            Log.RefreshSucceeded(_logger, name, RefreshTelemetry.ModeTag(mode), reason, result.Duration.TotalMilliseconds, attempts);
+            Log.RefreshSucceeded(_logger, name, RefreshTelemetry.ModeTag(result.ModeUsed), run.Reason ?? string.Empty, result.Duration.TotalMilliseconds, run.Attempts);
+            await PruneIfDueAsync(target).ConfigureAwait(false);
             return Finish(result, activity);
         }
         catch (PostgresException e) when (e.SqlState == TransientErrors.TargetBusy)
@@ -248,20 +290,24 @@ internal sealed class MaterializedViewRefresher : IMaterializedViewRefresher
             activity?.SetStatus(ActivityStatusCode.Error, "cancelled");
             throw;
         }
-        catch (Exception e)
+        catch (Exception e) when (e is not (MaterializedViewNotFoundException or RefreshFunctionNotFoundException or ArgumentException))
         {
             var error = TransientErrors.ToError(e);
-            if (requested == RefreshMode.Concurrent && TransientErrors.IsConcurrentlyRefused(e, out var why))
+            if (run.ConcurrentlyRefusedBecause is { } why && requested == RefreshMode.Concurrent)
             {
+                // PostgreSQL's message first, then what to do about it.
                 error = error with
                 {
-                    Message = $"Cannot refresh {name} CONCURRENTLY: {why}. Create a unique index without WHERE on plain columns of the view, or use RefreshMode.Auto to fall back to a full refresh. Server said: {error.Message}",
+                    Message = $"{error.Message} ({name} cannot be refreshed CONCURRENTLY: {why}. " +
+                        (why.StartsWith(ModeDecision.NotPopulated, StringComparison.Ordinal)
+                            ? "Refresh it once without CONCURRENTLY, or use RefreshMode.Auto.)"
+                            : "Create a unique index without WHERE on plain columns of the view, or use RefreshMode.Auto to fall back to a full refresh.)"),
                 };
             }
 
             var result = Result(RefreshOutcome.Failed) with { Error = error };
-            Log.RefreshFailed(_logger, name, RefreshTelemetry.ModeTag(mode), attempts, result.Duration.TotalMilliseconds, error.SqlState, error.Message);
-            await RecordFailureAsync(result, options.Trigger).ConfigureAwait(false);
+            Log.RefreshFailed(_logger, name, RefreshTelemetry.ModeTag(result.ModeUsed ?? run.Mode), run.Attempts, result.Duration.TotalMilliseconds, error.SqlState, error.Message);
+            await RecordFailureAsync(result, run.Mode, options.Trigger).ConfigureAwait(false);
             return Finish(result, activity);
         }
         finally
@@ -270,35 +316,112 @@ internal sealed class MaterializedViewRefresher : IMaterializedViewRefresher
         }
     }
 
-    private Task<RefreshExecution> RunAsync(RefreshTarget target, RefreshMode? mode, int attempt, RefreshOptions options, CancellationToken cancellationToken)
+    /// <summary>
+    /// One attempt, run by the resilience pipeline: schema and function checks, then the refresh transaction. A damaged
+    /// log schema is re-created once and the refresh sent again; an Auto refresh the server refuses CONCURRENTLY for the
+    /// view's own reasons (a race with an index being dropped) is sent again as a full refresh.
+    /// </summary>
+    private async ValueTask<RefreshExecution> AttemptAsync(RefreshRun run, CancellationToken cancellationToken)
     {
-        var command = RefreshSql.Refresh(
-            target,
-            mode,
-            attempt,
-            waitForLock: !options.SkipIfBusy,
-            options.LockTimeout ?? _options.LockTimeout,
-            options.StatementTimeout ?? _options.StatementTimeout,
-            options.Trigger,
-            _options.Schema,
-            _options.RecordRowCount,
-            PruneDue() ? _options.HistoryRetention : null);
-        return _executor.ExecuteAsync(command, cancellationToken);
+        run.Attempts++;
+        var target = run.Target;
+        if (_options.AutoCreateSchema)
+        {
+            await _schema.EnsureAsync(cancellationToken).ConfigureAwait(false);
+        }
+
+        if (target.Kind == RefreshTargetKind.Function)
+        {
+            await _catalog.ValidateFunctionAsync(target, cancellationToken).ConfigureAwait(false);
+        }
+
+        var repaired = false;
+        while (true)
+        {
+            Exception failure;
+            try
+            {
+                var execution = await _executor.ExecuteAsync(RefreshSql.Refresh(
+                    target,
+                    run.Mode,
+                    run.Attempts,
+                    waitForLock: !run.Options.SkipIfBusy,
+                    run.Options.LockTimeout ?? _options.LockTimeout,
+                    run.Options.StatementTimeout ?? _options.StatementTimeout,
+                    run.Options.Trigger,
+                    _options.Schema,
+                    _options.RecordRowCount), cancellationToken).ConfigureAwait(false);
+                if (execution.Mode is { } chosen)
+                {
+                    run.Mode = chosen;
+                }
+
+                run.Reason = run.FallbackReason ?? execution.ModeReason ?? run.Reason;
+                return execution;
+            }
+            catch (PostgresException e) when (e.SqlState == TransientErrors.ViewMissing)
+            {
+                throw await _catalog.NotFoundAsync(target.Name, cancellationToken).ConfigureAwait(false);
+            }
+            catch (PostgresException e)
+            {
+                failure = e;
+            }
+
+            if (!repaired && TransientErrors.IsMissingLogObject(failure, _options.Schema))
+            {
+                repaired = true;
+                var pg = (PostgresException)failure;
+                Log.SchemaRepaired(_logger, target.ToString(), _options.Schema, pg.SqlState, pg.MessageText);
+                await _schema.EnsureAsync(cancellationToken, force: true).ConfigureAwait(false);
+                continue;
+            }
+
+            if (target.Kind == RefreshTargetKind.MaterializedView && run.Mode != RefreshMode.Full && TransientErrors.MayBeConcurrentlyRefused(failure))
+            {
+                run.ConcurrentlyRefusedBecause = TransientErrors.ConcurrentlyRefusedBecause(
+                    await _catalog.FindAsync(target.Name, cancellationToken).ConfigureAwait(false), ((PostgresException)failure).SqlState);
+                if (run.ConcurrentlyRefusedBecause is { } why && run.Requested == RefreshMode.Auto)
+                {
+                    // The catalog said CONCURRENTLY would work but the server disagreed (an index dropped meanwhile):
+                    // the reason is the view's own and a full refresh does not share it.
+                    run.Mode = RefreshMode.Full;
+                    run.FallbackReason = run.Reason = "fell back to full: " + why;
+                    Log.RefreshFellBack(_logger, target.ToString(), run.Reason);
+                    continue;
+                }
+            }
+
+            System.Runtime.ExceptionServices.ExceptionDispatchInfo.Throw(failure);
+        }
     }
 
-    private bool PruneDue()
+    private async Task PruneIfDueAsync(RefreshTarget target)
     {
-        var now = _time.GetUtcNow().UtcTicks;
-        var next = Interlocked.Read(ref _nextPruneTicks);
-        return now >= next && Interlocked.CompareExchange(ref _nextPruneTicks, now + PruneEvery.Ticks, next) == next;
+        var now = _time.GetTimestamp();
+        var next = Interlocked.Read(ref _nextPruneTimestamp);
+        if (now < next || Interlocked.CompareExchange(ref _nextPruneTimestamp, now + (long)(PruneEvery.TotalSeconds * _time.TimestampFrequency), next) != next)
+        {
+            return;
+        }
+
+        try
+        {
+            var execution = await _executor.ExecuteAsync(RefreshSql.Prune(target, _options.Schema, _options.HistoryRetention), CancellationToken.None).ConfigureAwait(false);
+            Log.HistoryPruned(_logger, execution.RowCount ?? 0, _options.HistoryRetention);
+        }
+        catch (Exception e) when (e is NpgsqlException or InvalidOperationException or TimeoutException)
+        {
+            Log.HistoryPruneFailed(_logger, e.Message);
+        }
     }
 
-    private async Task RecordFailureAsync(RefreshResult result, string trigger)
+    private async Task RecordFailureAsync(RefreshResult result, RefreshMode? mode, string trigger)
     {
         try
         {
             var command = RefreshSql.RecordFailure(
-                result.Target, result.ModeUsed, result.Attempts, trigger, _options.Schema, result.StartedAt, result.Duration, result.Error!);
+                result.Target, result.ModeUsed ?? mode, result.Attempts, trigger, _options.Schema, result.StartedAt, result.Duration, result.Error!);
             await _executor.ExecuteAsync(command, CancellationToken.None).ConfigureAwait(false);
         }
         catch (Exception e) when (e is NpgsqlException or InvalidOperationException or TimeoutException)
@@ -307,7 +430,7 @@ internal sealed class MaterializedViewRefresher : IMaterializedViewRefresher
         }
     }
 
-    private static RefreshResult Finish(RefreshResult result, Activity? activity)
+    private RefreshResult Finish(RefreshResult result, Activity? activity)
     {
         if (activity is not null)
         {
@@ -320,7 +443,28 @@ internal sealed class MaterializedViewRefresher : IMaterializedViewRefresher
             }
         }
 
-        RefreshTelemetry.Record(result);
+        _metrics.Record(result);
         return result;
+    }
+
+    /// <summary>The state of one refresh across its attempts.</summary>
+    private sealed class RefreshRun(RefreshTarget target, RefreshMode requested, RefreshOptions options)
+    {
+        public RefreshTarget Target { get; } = target;
+
+        public RefreshMode Requested { get; } = requested;
+
+        public RefreshOptions Options { get; } = options;
+
+        public int Attempts { get; set; }
+
+        /// <summary>What is asked of the server (Auto: the server decides), then what it ran.</summary>
+        public RefreshMode? Mode { get; set; } = target.Kind == RefreshTargetKind.Function ? null : requested;
+
+        public string? Reason { get; set; } = target.Kind == RefreshTargetKind.Function ? "function call" : null;
+
+        public string? FallbackReason { get; set; }
+
+        public string? ConcurrentlyRefusedBecause { get; set; }
     }
 }

@@ -25,6 +25,13 @@ public sealed record RefreshBatchResult
     /// <summary>Total wall time of the batch.</summary>
     public required TimeSpan Duration { get; init; }
 
+    /// <summary>
+    /// Why the batch could not start (the catalog could not be read, transient errors retried first); then
+    /// <see cref="Status"/> is <see cref="RefreshBatchStatus.Failed"/> and <see cref="Results"/> is empty.
+    /// <see langword="null"/> when the batch ran.
+    /// </summary>
+    public RefreshError? Error { get; init; }
+
     /// <summary>The views whose refresh failed.</summary>
     public IReadOnlyList<QualifiedName> FailedViews =>
         [.. Results.Where(r => r.Outcome == RefreshOutcome.Failed).Select(r => r.Target.Name)];

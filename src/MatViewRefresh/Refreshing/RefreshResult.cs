@@ -30,6 +30,14 @@ public sealed record RefreshResult
     /// <summary>Wall time of the whole call, attempts and retry delays included.</summary>
     public TimeSpan Duration => FinishedAt - StartedAt;
 
+    /// <summary>
+    /// What the refreshed view reflects (database clock), on success: the instant just before the refresh statement took
+    /// its snapshot. Data committed before it is in the view; data committed after it may not be. A refresh that took
+    /// ten minutes holds data at least ten minutes old when it finishes: freshness counts from here, not from
+    /// <see cref="RefreshedAt"/>.
+    /// </summary>
+    public DateTimeOffset? DataAsOf { get; init; }
+
     /// <summary>When the database recorded the refresh as done (database clock), on success.</summary>
     public DateTimeOffset? RefreshedAt { get; init; }
 

@@ -3,9 +3,12 @@ namespace MatViewRefresh;
 /// <summary>Which materialized views a batch refreshes: listed views, or every view of some schemas.</summary>
 public sealed record RefreshSelection
 {
-    private RefreshSelection(IReadOnlyList<QualifiedName> views, IReadOnlyList<string> schemas)
+    private readonly IReadOnlyList<RefreshTarget> _views;
+
+    private RefreshSelection(IReadOnlyList<RefreshTarget> views, IReadOnlyList<string> schemas)
     {
-        ViewNames = views;
+        _views = views;
+        ViewNames = [.. views.Select(v => v.Name)];
         SchemaNames = schemas;
     }
 
@@ -18,19 +21,19 @@ public sealed record RefreshSelection
     /// <summary>Also refresh every materialized view downstream of the selected ones. <value>The default is <see langword="false"/>.</value></summary>
     public bool IncludeDependents { get; init; }
 
-    /// <summary>Selects the listed views, named as in SQL (see <see cref="QualifiedName.Parse"/>).</summary>
+    /// <summary>Selects the listed views, named as in SQL (see <see cref="QualifiedName.Parse(string, string)"/>).</summary>
     /// <exception cref="ArgumentException">A name is not valid SQL; the message names it.</exception>
     public static RefreshSelection Views(params IEnumerable<string> names)
     {
         ArgumentNullException.ThrowIfNull(names);
-        return new RefreshSelection([.. names.Select(n => QualifiedName.Parse(n))], []);
+        return new RefreshSelection([.. names.Select(RefreshTarget.View)], []);
     }
 
     /// <summary>Selects the listed views.</summary>
     public static RefreshSelection Views(params IEnumerable<RefreshTarget> targets)
     {
         ArgumentNullException.ThrowIfNull(targets);
-        return new RefreshSelection([.. targets.Select(t => t.Name)], []);
+        return new RefreshSelection([.. targets.Select(t => t.Kind == RefreshTargetKind.MaterializedView ? t : throw new ArgumentException($"{t} is a function target; a selection lists materialized views.", nameof(targets)))], []);
     }
 
     /// <summary>Selects every materialized view of the given schemas, named as in SQL (unquoted names fold to lower case).</summary>
@@ -43,4 +46,8 @@ public sealed record RefreshSelection
 
     /// <summary>This selection plus every view downstream of it.</summary>
     public RefreshSelection WithDependents() => this with { IncludeDependents = true };
+
+    /// <summary>This selection with names written without a schema placed in <paramref name="schema"/>.</summary>
+    internal RefreshSelection WithDefaultSchema(string schema) =>
+        _views.Any(v => v.SchemaImplied) ? new RefreshSelection([.. _views.Select(v => v.WithDefaultSchema(schema))], SchemaNames) { IncludeDependents = IncludeDependents } : this;
 }

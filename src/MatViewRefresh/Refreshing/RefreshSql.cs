@@ -16,27 +16,46 @@ internal static class RefreshSql
         return BinaryPrimitives.ReadInt64BigEndian(hash);
     }
 
+    /// <summary>
+    /// A view: one statement, <c>refresh_view(…)</c>, which takes the lock, decides the mode from the catalog as it is
+    /// now (for <see cref="RefreshMode.Auto"/>), refreshes and writes the log. A function: <c>begin_refresh</c>, the
+    /// call, <c>finish_refresh</c>, in one batch. Either way one transaction and one round trip.
+    /// </summary>
     public static RefreshCommand Refresh(
         RefreshTarget target, RefreshMode? mode, int attempt, bool waitForLock, TimeSpan lockTimeout, TimeSpan statementTimeout,
-        string trigger, string logSchema, bool countRows, TimeSpan? pruneOlderThan)
+        string trigger, string logSchema, bool countRows)
     {
         var schema = SqlIdentifier.Quote(logSchema);
         var key = LockKey(target);
-        var view = target.Name.ToSql();
-        var statements = new List<RefreshStatement>(4)
+        var lockTimeoutText = Milliseconds(lockTimeout);
+        var statementTimeoutText = Milliseconds(statementTimeout);
+        RefreshStatement[] statements;
+        if (target.Kind == RefreshTargetKind.Function)
         {
-            new($"SELECT {schema}.begin_refresh($1, $2, $3, $4)", [key, waitForLock, Milliseconds(lockTimeout), Milliseconds(statementTimeout)]),
-            target.Kind == RefreshTargetKind.Function ? FunctionCall(target)
-                : new(mode == RefreshMode.Concurrent ? $"REFRESH MATERIALIZED VIEW CONCURRENTLY {view}" : $"REFRESH MATERIALIZED VIEW {view}", []),
-        };
-        if (pruneOlderThan is { } retention)
-        {
-            statements.Add(new($"DELETE FROM {schema}.refresh_history WHERE started_at < clock_timestamp() - $1::interval", [retention]));
+            mode = null;
+            statements =
+            [
+                new($"SELECT {schema}.begin_refresh($1, $2, $3, $4)", [key, waitForLock, lockTimeoutText, statementTimeoutText]),
+                FunctionCall(target),
+                new(
+                    $"SELECT data_as_of, refreshed_at, duration_ms, row_count FROM {schema}.finish_refresh($1, $2, $3, $4, $5, $6::regclass)",
+                    [target.LogName, target.Scope, RefreshTelemetry.ModeTag(null), attempt, trigger, null]),
+            ];
         }
+        else
+        {
+            mode ??= RefreshMode.Auto;
+            var refresh = new RefreshStatement(
+                $"SELECT mode, mode_reason, data_as_of, refreshed_at, duration_ms, row_count FROM {schema}.refresh_view($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+                [target.Name.Schema, target.Name.Name, RefreshTelemetry.ModeTag(mode), key, waitForLock, lockTimeoutText, statementTimeoutText,
+                 target.LogName, attempt, trigger, countRows]);
 
-        statements.Add(new(
-            $"SELECT refreshed_at, duration_ms, row_count FROM {schema}.finish_refresh($1, $2, $3, $4, $5, $6::regclass)",
-            [target.LogName, target.Scope, RefreshTelemetry.ModeTag(mode), attempt, trigger, countRows && target.Kind == RefreshTargetKind.MaterializedView ? view : null]));
+            // statement_timeout is armed when a statement starts, so refresh_view cannot set its own: a statement before
+            // it in the same transaction does (only when there is a timeout, so the usual refresh stays one statement).
+            statements = statementTimeout > TimeSpan.Zero
+                ? [new("SELECT set_config('statement_timeout', $1, true)", [statementTimeoutText]), refresh]
+                : [refresh];
+        }
 
         return new RefreshCommand
         {
@@ -52,6 +71,21 @@ internal static class RefreshSql
             Statements = statements,
         };
     }
+
+    /// <summary>Deletes history rows older than <paramref name="retention"/>: its own short transaction, never the refresh's.</summary>
+    public static RefreshCommand Prune(RefreshTarget target, string logSchema, TimeSpan retention) => new()
+    {
+        Kind = RefreshCommandKind.PruneHistory,
+        Target = target,
+        Mode = null,
+        Attempt = 1,
+        LockKey = 0,
+        WaitForLock = false,
+        LockTimeout = TimeSpan.Zero,
+        StatementTimeout = TimeSpan.Zero,
+        Trigger = string.Empty,
+        Statements = [new($"SELECT {SqlIdentifier.Quote(logSchema)}.prune_history($1)", [retention])],
+    };
 
     public static RefreshCommand RecordFailure(
         RefreshTarget target, RefreshMode? mode, int attempts, string trigger, string logSchema,

@@ -34,9 +34,13 @@ public sealed record QualifiedName : IComparable<QualifiedName>
     /// <param name="text">The name as written in SQL.</param>
     /// <param name="defaultSchema">The schema of an unqualified name. The default is <c>public</c>.</param>
     /// <exception cref="ArgumentException"><paramref name="text"/> is not a valid SQL name; the message names it.</exception>
-    public static QualifiedName Parse(string text, string defaultSchema = "public")
+    public static QualifiedName Parse(string text, string defaultSchema = "public") => Parse(text, defaultSchema, out _);
+
+    /// <summary>Parses like <see cref="Parse(string, string)"/> and says whether the schema came from <paramref name="defaultSchema"/>.</summary>
+    internal static QualifiedName Parse(string text, string defaultSchema, out bool schemaImplied)
     {
         ArgumentNullException.ThrowIfNull(text);
+        schemaImplied = false;
         if (!TryParseParts(text, out var parts, out var problem))
         {
             throw new ArgumentException($"'{text}' is not a valid PostgreSQL name: {problem}.", nameof(text));
@@ -44,6 +48,7 @@ public sealed record QualifiedName : IComparable<QualifiedName>
 
         try
         {
+            schemaImplied = parts.Count == 1;
             return parts.Count == 1 ? new QualifiedName(defaultSchema, parts[0]) : new QualifiedName(parts[0], parts[1]);
         }
         catch (ArgumentException e)
@@ -52,7 +57,7 @@ public sealed record QualifiedName : IComparable<QualifiedName>
         }
     }
 
-    /// <summary>Parses like <see cref="Parse"/>, returning <see langword="false"/> instead of throwing.</summary>
+    /// <summary>Parses like <see cref="Parse(string, string)"/>, returning <see langword="false"/> instead of throwing.</summary>
     public static bool TryParse(string? text, [NotNullWhen(true)] out QualifiedName? name, string defaultSchema = "public")
     {
         name = null;

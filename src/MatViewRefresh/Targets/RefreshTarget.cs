@@ -23,11 +23,12 @@ public sealed class RefreshTarget : IEquatable<RefreshTarget>
 {
     private string? _text;
 
-    private RefreshTarget(RefreshTargetKind kind, QualifiedName name, IReadOnlyList<RefreshParameter> parameters)
+    private RefreshTarget(RefreshTargetKind kind, QualifiedName name, IReadOnlyList<RefreshParameter> parameters, bool schemaImplied = false)
     {
         Kind = kind;
         Name = name;
         Parameters = parameters;
+        SchemaImplied = schemaImplied;
         Scope = kind == RefreshTargetKind.Function ? ScopeOf(parameters) : string.Empty;
     }
 
@@ -50,7 +51,11 @@ public sealed class RefreshTarget : IEquatable<RefreshTarget>
     /// <summary>A materialized view, named as in SQL: <c>mv_sales</c>, <c>sales.mv_daily</c> or <c>"Sales"."Daily Totals"</c>.</summary>
     /// <param name="name">The view's name; an unqualified name is looked up in <c>public</c>.</param>
     /// <exception cref="ArgumentException"><paramref name="name"/> is not a valid SQL name; the message names it.</exception>
-    public static RefreshTarget View(string name) => new(RefreshTargetKind.MaterializedView, QualifiedName.Parse(name), []);
+    public static RefreshTarget View(string name)
+    {
+        var parsed = QualifiedName.Parse(name, DefaultSchema, out var implied);
+        return new RefreshTarget(RefreshTargetKind.MaterializedView, parsed, [], implied);
+    }
 
     /// <summary>A materialized view from its exact catalog parts (no case folding or parsing).</summary>
     /// <param name="schema">The schema, exactly as stored.</param>
@@ -76,7 +81,7 @@ public sealed class RefreshTarget : IEquatable<RefreshTarget>
     public static RefreshTarget Function(string name, params (string Name, object? Value)[] parameters)
     {
         ArgumentNullException.ThrowIfNull(parameters);
-        var qualified = QualifiedName.Parse(name);
+        var qualified = QualifiedName.Parse(name, DefaultSchema, out var implied);
         var list = new RefreshParameter[parameters.Length];
         var seen = new HashSet<string>(StringComparer.Ordinal);
         for (var i = 0; i < parameters.Length; i++)
@@ -99,7 +104,7 @@ public sealed class RefreshTarget : IEquatable<RefreshTarget>
             list[i] = new RefreshParameter(parameterName, value);
         }
 
-        return new RefreshTarget(RefreshTargetKind.Function, qualified, list);
+        return new RefreshTarget(RefreshTargetKind.Function, qualified, list, implied);
     }
 
     /// <summary>The target as people read it: <c>sales.mv_daily</c> or <c>marts.refresh_user(day_local=2025-11-08&amp;user_id=…)</c>.</summary>
@@ -117,6 +122,17 @@ public sealed class RefreshTarget : IEquatable<RefreshTarget>
 
     /// <summary>The name written in the refresh log's <c>target</c> column (the scope goes in its own column).</summary>
     internal string LogName => Name.ToString();
+
+    /// <summary>The schema used for a name written without one, until <see cref="WithDefaultSchema"/> resolves it.</summary>
+    internal const string DefaultSchema = "public";
+
+    /// <summary>Whether the name was written without a schema (it then resolves to <see cref="MatViewRefreshOptions.DefaultSchema"/>).</summary>
+    internal bool SchemaImplied { get; }
+
+    /// <summary>This target with an unqualified name placed in <paramref name="schema"/>; itself when the name had a schema.</summary>
+    internal RefreshTarget WithDefaultSchema(string schema) =>
+        !SchemaImplied ? this
+        : new RefreshTarget(Kind, string.Equals(schema, Name.Schema, StringComparison.Ordinal) ? Name : new QualifiedName(schema, Name.Name), Parameters);
 
     internal static string FormatValue(object? value) => value switch
     {
