@@ -35,6 +35,13 @@ public sealed class DependencyOrderTests(DatabaseFixture db) : IClassFixture<Dat
         CREATE MATERIALIZED VIEW deps.f_leaf AS SELECT sum(n) AS n FROM deps.f_middle;
 
         CREATE MATERIALIZED VIEW deps.lonely AS SELECT count(*) AS n FROM deps.events;
+
+        -- through SQL-standard function bodies, which pg_depend records: zz_fn_base <- total_of() <- doubled() <- aa_fn_top (names ordered against the dependency)
+        CREATE MATERIALIZED VIEW deps.zz_fn_base AS SELECT count(*) AS n FROM deps.events;
+        CREATE FUNCTION deps.total_of() RETURNS bigint LANGUAGE sql STABLE RETURN (SELECT n FROM deps.zz_fn_base);
+        -- (through EXECUTE: Npgsql splits statements at semicolons and does not know BEGIN ATOMIC)
+        DO $$ BEGIN EXECUTE 'CREATE FUNCTION deps.doubled() RETURNS bigint LANGUAGE sql STABLE BEGIN ATOMIC SELECT deps.total_of() * 2; END'; END $$;
+        CREATE MATERIALIZED VIEW deps.aa_fn_top AS SELECT deps.doubled() AS n;
         """);
 
     public Task DisposeAsync() => Task.CompletedTask;
@@ -75,6 +82,23 @@ public sealed class DependencyOrderTests(DatabaseFixture db) : IClassFixture<Dat
         var runs = await LastRunsAsync(before);
         Assert.True(runs["deps.base_a"].End <= runs["deps.mid_b"].Start);
         Assert.True(runs["deps.mid_b"].End <= runs["deps.top_c"].Start);
+    }
+
+    [Fact]
+    public async Task A_view_reading_another_through_sql_standard_functions_is_refreshed_after_it_and_sees_its_new_data()
+    {
+        await db.ExecuteAsync("INSERT INTO deps.events SELECT g, 'new' FROM generate_series(1000, 1009) g");
+        var before = await LastHistoryIdAsync();
+
+        var batch = await Refresher().RefreshManyAsync(RefreshSelection.Views("deps.aa_fn_top", "deps.zz_fn_base"));
+
+        Assert.Equal(RefreshBatchStatus.Success, batch.Status);
+        Assert.Equal(["deps.zz_fn_base", "deps.aa_fn_top"], batch.Results.Select(r => r.Target.ToString()));
+        var runs = await LastRunsAsync(before);
+        Assert.True(runs["deps.zz_fn_base"].End <= runs["deps.aa_fn_top"].Start);
+        Assert.Equal(2 * await db.ScalarAsync<long>("SELECT count(*) FROM deps.events"), await db.ScalarAsync<long>("SELECT n FROM deps.aa_fn_top"));
+        var plan = await Refresher().PlanAsync(RefreshSelection.Views("deps.zz_fn_base").WithDependents());
+        Assert.Equal(["deps.zz_fn_base", "deps.aa_fn_top"], plan.Views.Select(v => v.ToString()));
     }
 
     [Fact]
@@ -176,7 +200,7 @@ public sealed class DependencyOrderTests(DatabaseFixture db) : IClassFixture<Dat
         var batch = await Refresher(o => o.MaxParallelism = 2).RefreshManyAsync(RefreshSelection.Schemas("deps"));
 
         Assert.Equal(RefreshBatchStatus.Success, batch.Status);
-        Assert.Equal(11, batch.Results.Count);
+        Assert.Equal(13, batch.Results.Count);
         Assert.DoesNotContain("other.elsewhere", (await LastRunsAsync(before)).Keys);
     }
 

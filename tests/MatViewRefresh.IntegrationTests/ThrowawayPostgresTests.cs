@@ -71,11 +71,20 @@ public sealed class ThrowawayPostgresTests
                     folder = Directory.Exists(root)
                         ? Directory.GetDirectories(root, $"cluster-{child.Id}-*").FirstOrDefault(f => File.Exists(Path.Combine(f, "data", "postmaster.pid")))
                         : null;
-                    return Task.FromResult(folder is not null);
+                    try
+                    {
+                        // The file can go again between the two looks (a start retried on another port): read it here.
+                        postmaster = folder is null ? 0 : int.Parse(File.ReadLines(Path.Combine(folder, "data", "postmaster.pid")).First(), CultureInfo.InvariantCulture);
+                    }
+                    catch (Exception e) when (e is IOException or FormatException or InvalidOperationException)
+                    {
+                        postmaster = 0;
+                    }
+
+                    return Task.FromResult(postmaster > 0);
                 },
                 "the child's server to start",
                 TimeSpan.FromSeconds(60));
-            postmaster = int.Parse(File.ReadLines(Path.Combine(folder!, "data", "postmaster.pid")).First(), CultureInfo.InvariantCulture);
         }
         finally
         {

@@ -17,12 +17,23 @@ public sealed class RefreshSqlTests
     [Fact]
     public void A_view_refresh_is_one_statement_with_the_requested_mode_and_every_value_a_parameter()
     {
-        var command = RefreshSql.Refresh(RefreshTarget.View("a"), RefreshMode.Full, 2, true, TimeSpan.Zero, TimeSpan.FromSeconds(1.5), "t", "log", countRows: true);
+        var command = RefreshSql.Refresh(RefreshTarget.View("a"), RefreshMode.Full, 2, true, TimeSpan.Zero, TimeSpan.Zero, "t", "log", countRows: true);
 
         var statement = Assert.Single(command.Statements);
         Assert.StartsWith("SELECT mode, mode_reason, data_as_of, refreshed_at, duration_ms, row_count FROM \"log\".refresh_view(", statement.CommandText);
-        Assert.Equal(["public", "a", "full", command.LockKey, true, "0", "1500ms", "public.a", 2, "t", true], statement.Parameters);
+        Assert.Equal(["public", "a", "full", command.LockKey, true, "0", "0", "public.a", 2, "t", true], statement.Parameters);
         Assert.Equal(RefreshMode.Full, command.Mode);
+    }
+
+    [Fact]
+    public void A_statement_timeout_is_set_by_a_statement_before_the_refresh_because_a_statement_cannot_time_itself()
+    {
+        var command = RefreshSql.Refresh(RefreshTarget.View("a"), RefreshMode.Full, 1, true, TimeSpan.Zero, TimeSpan.FromSeconds(1.5), "t", "log", countRows: false);
+
+        Assert.Equal(2, command.Statements.Count);
+        Assert.Equal("SELECT set_config('statement_timeout', $1, true)", command.Statements[0].CommandText);
+        Assert.Equal(["1500ms"], command.Statements[0].Parameters);
+        Assert.Equal("1500ms", command.Statements[1].Parameters[6]);
     }
 
     [Fact]

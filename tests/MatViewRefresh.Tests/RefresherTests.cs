@@ -1,3 +1,5 @@
+using Polly;
+using Polly.Testing;
 using MatViewRefresh.Testing;
 using Microsoft.Extensions.DependencyInjection;
 using Npgsql;
@@ -123,6 +125,92 @@ public sealed class RefresherTests
 
         Assert.Equal(1, result.Attempts);
         Assert.Single(executor.Refreshes);
+    }
+
+    [Fact]
+    public async Task Auto_falls_back_to_full_when_the_server_refuses_concurrently_for_the_views_own_missing_index()
+    {
+        // The server chose CONCURRENTLY, then an index was dropped before REFRESH took its lock: the catalog now says why.
+        var (refresher, executor) = Create(new FakeCatalog().View("mv", uniqueIndex: false));
+        executor.Handler = (c, _) => c.Mode == RefreshMode.Auto ? throw Pg("55000") : Task.FromResult(RefreshExecution.Empty with { Mode = c.Mode });
+
+        var result = await refresher.RefreshAsync(RefreshTarget.View("mv"));
+
+        Assert.True(result.Success);
+        Assert.Equal(RefreshMode.Full, result.ModeUsed);
+        Assert.Equal("fell back to full: no unique index without WHERE on plain columns (55000)", result.ModeReason);
+        Assert.Equal([RefreshMode.Auto, RefreshMode.Full], executor.Refreshes.Select(c => c.Mode));
+        Assert.Equal(1, result.Attempts);
+    }
+
+    [Fact]
+    public async Task Auto_does_not_fall_back_when_the_55000_is_not_about_the_view_itself()
+    {
+        // Populated, with a usable index: the 55000 came from something else (a view it reads is not populated).
+        var (refresher, executor) = Create(new FakeCatalog().View("mv"));
+        executor.Handler = (c, _) => c.Kind == RefreshCommandKind.Refresh ? throw Pg("55000") : Task.FromResult(RefreshExecution.Empty);
+
+        var result = await refresher.RefreshAsync(RefreshTarget.View("mv"));
+
+        Assert.Equal(RefreshOutcome.Failed, result.Outcome);
+        Assert.Equal("failure 55000", result.Error!.Message);
+        Assert.Single(executor.Refreshes);
+        Assert.DoesNotContain("fell back", result.ModeReason ?? string.Empty);
+    }
+
+    [Fact]
+    public async Task Explicit_concurrent_refused_for_an_unpopulated_view_keeps_the_servers_message_first_and_says_what_to_do()
+    {
+        var (refresher, executor) = Create(new FakeCatalog().View("mv", populated: false));
+        executor.Handler = (c, _) => c.Kind == RefreshCommandKind.Refresh ? throw Pg("0A000") : Task.FromResult(RefreshExecution.Empty);
+
+        var result = await refresher.RefreshAsync(RefreshTarget.View("mv"), new RefreshOptions { Mode = RefreshMode.Concurrent });
+
+        Assert.StartsWith("failure 0A000 (public.mv cannot be refreshed CONCURRENTLY: view is not populated (0A000). Refresh it once without CONCURRENTLY", result.Error!.Message);
+        Assert.Single(executor.Refreshes);
+    }
+
+    [Fact]
+    public async Task An_unknown_view_reported_by_the_server_throws_not_found_with_suggestions()
+    {
+        var (refresher, executor) = Create(new FakeCatalog().View("sales.daily"));
+        executor.Handler = (c, _) => c.Kind == RefreshCommandKind.Refresh ? throw Pg(TransientErrors.ViewMissing) : Task.FromResult(RefreshExecution.Empty);
+
+        var error = await Assert.ThrowsAsync<MaterializedViewNotFoundException>(() => refresher.RefreshAsync(RefreshTarget.View("sales.dialy")));
+
+        Assert.Equal(["sales.daily"], error.Suggestions.Select(s => s.ToString()));
+        Assert.DoesNotContain(executor.Commands, c => c.Kind == RefreshCommandKind.RecordFailure);
+    }
+
+    [Fact]
+    public void The_pipeline_is_retry_then_attempt_timeout_then_the_hosts_strategies()
+    {
+        var options = new MatViewRefreshOptions
+        {
+            MaxRetryAttempts = 4,
+            AttemptTimeout = TimeSpan.FromSeconds(7),
+            ConfigureResilience = b => b.AddTimeout(TimeSpan.FromMinutes(10)),
+        };
+
+        var descriptor = RefreshPipelineFactory.Create(options, TimeProvider.System, Microsoft.Extensions.Logging.Abstractions.NullLoggerFactory.Instance, Microsoft.Extensions.Logging.Abstractions.NullLogger.Instance)
+            .GetPipelineDescriptor();
+
+        Assert.Equal(3, descriptor.Strategies.Count);
+        var retry = Assert.IsType<Polly.Retry.RetryStrategyOptions>(descriptor.Strategies[0].Options);
+        Assert.Equal(4, retry.MaxRetryAttempts);
+        Assert.Equal(Polly.DelayBackoffType.Exponential, retry.BackoffType);
+        Assert.True(retry.UseJitter);
+        Assert.Equal(TimeSpan.FromSeconds(7), Assert.IsType<Polly.Timeout.TimeoutStrategyOptions>(descriptor.Strategies[1].Options).Timeout);
+        Assert.Equal(TimeSpan.FromMinutes(10), Assert.IsType<Polly.Timeout.TimeoutStrategyOptions>(descriptor.Strategies[2].Options).Timeout);
+    }
+
+    [Fact]
+    public void Without_retries_or_a_timeout_the_pipeline_is_empty()
+    {
+        var descriptor = RefreshPipelineFactory.Create(new MatViewRefreshOptions { MaxRetryAttempts = 0 }, TimeProvider.System, Microsoft.Extensions.Logging.Abstractions.NullLoggerFactory.Instance, Microsoft.Extensions.Logging.Abstractions.NullLogger.Instance)
+            .GetPipelineDescriptor();
+
+        Assert.Empty(descriptor.Strategies);
     }
 
     [Fact]

@@ -52,6 +52,16 @@ public sealed class ServiceRegistrationTests
     }
 
     [Fact]
+    public void A_missing_keyed_data_source_is_a_clear_error_naming_the_key()
+    {
+        using var services = new ServiceCollection().AddMatViewRefresh(o => o.DataSourceKey = "reporting").BuildServiceProvider();
+
+        var error = Assert.Throws<InvalidOperationException>(() => services.GetRequiredService<RefreshDataSource>().Value);
+
+        Assert.Contains("'reporting'", error.Message);
+    }
+
+    [Fact]
     public void A_data_source_registered_by_the_app_is_used_not_a_new_one()
     {
         using var dataSource = NpgsqlDataSource.Create("Host=127.0.0.1;Port=1;Database=app");
