@@ -7,10 +7,12 @@ using Npgsql;
 namespace MatViewRefresh.Testing;
 
 /// <summary>
-/// A real PostgreSQL server for tests, without Docker: uses <c>MATVIEWREFRESH_TEST_CONNECTION</c> when set,
-/// otherwise <c>initdb</c>s a cluster in a temporary folder (as the <c>postgres</c> OS user when running as root),
-/// starts it on a free loopback port with <c>fsync</c> off, and stops and deletes it on dispose, at process exit,
-/// and — through a watchdog process — when the test run is killed.
+/// A real PostgreSQL server for tests: uses <c>MATVIEWREFRESH_TEST_CONNECTION</c> when set; otherwise, when the
+/// local server binaries are found, <c>initdb</c>s a cluster in a temporary folder (as the <c>postgres</c> OS user
+/// when running as root), starts it on a free loopback port with <c>fsync</c> off, and stops and deletes it on
+/// dispose, at process exit, and — through a watchdog process — when the test run is killed; otherwise, when a
+/// Docker engine answers, runs a Testcontainers PostgreSQL container (<see cref="ThrowawayPostgresOptions.ContainerImage"/>),
+/// removed on dispose; otherwise fails with a message naming both ways out.
 /// </summary>
 /// <example>
 /// <code>
@@ -25,11 +27,13 @@ public sealed class ThrowawayPostgres : IAsyncDisposable
     private readonly string? _clusterFolder;
     private readonly string? _binDirectory;
     private readonly bool _asServiceUser;
+    private readonly IAsyncDisposable? _container;
     private int _disposed;
 
-    private ThrowawayPostgres(string connectionString, string? clusterFolder, string? binDirectory, bool asServiceUser)
+    private ThrowawayPostgres(string connectionString, string? clusterFolder, string? binDirectory, bool asServiceUser, IAsyncDisposable? container = null)
     {
         ConnectionString = connectionString;
+        _container = container;
         _clusterFolder = clusterFolder;
         _binDirectory = binDirectory;
         _asServiceUser = asServiceUser;
@@ -43,24 +47,73 @@ public sealed class ThrowawayPostgres : IAsyncDisposable
     public string ConnectionString { get; }
 
     /// <summary><see langword="true"/> when an existing server (<c>MATVIEWREFRESH_TEST_CONNECTION</c>) is used instead of a throwaway one.</summary>
-    public bool IsExternal => _clusterFolder is null;
+    public bool IsExternal => _clusterFolder is null && _container is null;
 
-    /// <summary>Folder of the throwaway cluster (data and log), or <see langword="null"/> for an external server.</summary>
+    /// <summary><see langword="true"/> when the server runs in a Testcontainers container (no local binaries were found and a Docker engine answered).</summary>
+    public bool IsContainer => _container is not null;
+
+    /// <summary>Folder of the throwaway cluster (data and log), or <see langword="null"/> for an external server or a container.</summary>
     public string? ClusterFolder => _clusterFolder;
 
-    /// <summary>Starts a throwaway server, or connects to the one named by <see cref="ThrowawayPostgresOptions.ConnectionString"/>.</summary>
-    /// <exception cref="InvalidOperationException">No server binaries were found, or the server did not start; the message says how to fix it.</exception>
-    public static async Task<ThrowawayPostgres> StartAsync(ThrowawayPostgresOptions? options = null, CancellationToken cancellationToken = default)
-    {
-        options ??= new ThrowawayPostgresOptions();
-        if (!string.IsNullOrWhiteSpace(options.ConnectionString))
-        {
-            var external = new ThrowawayPostgres(options.ConnectionString, null, null, false);
-            await external.CheckConnectionAsync(cancellationToken).ConfigureAwait(false);
-            return external;
-        }
+    /// <summary>
+    /// Connects to the server named by <see cref="ThrowawayPostgresOptions.ConnectionString"/>; else starts a throwaway
+    /// server from the local binaries; else, when a Docker engine answers, a PostgreSQL container.
+    /// </summary>
+    /// <param name="options">The settings; the default reads the environment variables.</param>
+    /// <param name="cancellationToken">Cancels the start.</param>
+    /// <exception cref="InvalidOperationException">
+    /// Neither server binaries nor a Docker engine were found, or the server did not start; the message says how to fix it.
+    /// </exception>
+    public static Task<ThrowawayPostgres> StartAsync(ThrowawayPostgresOptions? options = null, CancellationToken cancellationToken = default) =>
+        StartAsync(options ?? new ThrowawayPostgresOptions(), FindBinDirectory, DockerEngine.AnswersAsync, cancellationToken);
 
-        var bin = FindBinDirectory(options.BinDirectory);
+    /// <summary><see cref="StartAsync(ThrowawayPostgresOptions?, CancellationToken)"/> with the binary search and the Docker probe replaceable (for tests).</summary>
+    /// <param name="options">The settings.</param>
+    /// <param name="findBinDirectory">Returns the binaries' folder (given the configured one), or <see langword="null"/> after adding the places searched to the list.</param>
+    /// <param name="dockerAnswers">Whether a Docker engine answers.</param>
+    /// <param name="cancellationToken">Cancels the start.</param>
+    internal static async Task<ThrowawayPostgres> StartAsync(
+        ThrowawayPostgresOptions options,
+        Func<string?, ICollection<string>, string?> findBinDirectory,
+        Func<CancellationToken, Task<bool>> dockerAnswers,
+        CancellationToken cancellationToken)
+    {
+        string? bin = null;
+        var looked = new List<string>();
+        var source = await ThrowawayPostgresSelection.ChooseAsync(
+            !string.IsNullOrWhiteSpace(options.ConnectionString),
+            () => (bin = findBinDirectory(options.BinDirectory, looked)) is not null,
+            dockerAnswers,
+            cancellationToken).ConfigureAwait(false);
+        switch (source)
+        {
+            case ThrowawayPostgresSource.External:
+                var external = new ThrowawayPostgres(options.ConnectionString!, null, null, false);
+                await external.CheckConnectionAsync(cancellationToken).ConfigureAwait(false);
+                return external;
+            case ThrowawayPostgresSource.LocalBinaries:
+                return await StartLocalAsync(options, bin!, cancellationToken).ConfigureAwait(false);
+            case ThrowawayPostgresSource.Container:
+                var (container, connectionString) = await PostgresContainer.StartAsync(options, cancellationToken).ConfigureAwait(false);
+                var server = new ThrowawayPostgres(connectionString, null, null, false, container);
+                try
+                {
+                    await server.CheckConnectionAsync(cancellationToken).ConfigureAwait(false);
+                }
+                catch
+                {
+                    await container.DisposeAsync().ConfigureAwait(false);
+                    throw;
+                }
+
+                return server;
+            default:
+                throw ThrowawayPostgresSelection.NoServer(looked);
+        }
+    }
+
+    private static async Task<ThrowawayPostgres> StartLocalAsync(ThrowawayPostgresOptions options, string bin, CancellationToken cancellationToken)
+    {
         var asServiceUser = OperatingSystem.IsLinux() && Environment.UserName == "root";
         RemoveAbandonedClusters();
 
@@ -137,7 +190,7 @@ public sealed class ThrowawayPostgres : IAsyncDisposable
         return new NpgsqlConnectionStringBuilder(ConnectionString) { Database = name }.ConnectionString;
     }
 
-    /// <summary>Stops the throwaway server and deletes its folder; on an external server, drops the databases created here.</summary>
+    /// <summary>Stops the throwaway server and deletes its folder (or removes its container); on an external server, drops the databases created here.</summary>
     public async ValueTask DisposeAsync()
     {
         if (Interlocked.Exchange(ref _disposed, 1) != 0)
@@ -146,6 +199,12 @@ public sealed class ThrowawayPostgres : IAsyncDisposable
         }
 
         NpgsqlConnection.ClearAllPools();
+        if (_container is not null)
+        {
+            await _container.DisposeAsync().ConfigureAwait(false);
+            return;
+        }
+
         if (_clusterFolder is null)
         {
             await DropCreatedDatabasesAsync().ConfigureAwait(false);
@@ -196,9 +255,11 @@ public sealed class ThrowawayPostgres : IAsyncDisposable
         }
     }
 
-    private static string FindBinDirectory(string? configured)
+    /// <summary>The folder of the server binaries, or <see langword="null"/> after adding the places searched to <paramref name="looked"/>.</summary>
+    /// <param name="configured">The folder asked for explicitly: when its binaries are missing, this throws (no fallback).</param>
+    /// <param name="looked">Receives the places searched.</param>
+    internal static string? FindBinDirectory(string? configured, ICollection<string> looked)
     {
-        var looked = new List<string>();
         if (!string.IsNullOrWhiteSpace(configured))
         {
             // Asked for explicitly: no silent fallback to another installation.
@@ -241,14 +302,15 @@ public sealed class ThrowawayPostgres : IAsyncDisposable
             looked.Add(candidate);
         }
 
-        throw NoBinaries(looked);
+        return null;
     }
 
     private static InvalidOperationException NoBinaries(IEnumerable<string> looked) =>
         new(
             "No PostgreSQL server binaries (initdb, pg_ctl, postgres) were found; looked in " + string.Join(", ", looked) + ". " +
             "Install them (Debian/Ubuntu: 'apt-get install postgresql'), set " + ThrowawayPostgresOptions.BinDirectoryVariable +
-            " to the folder holding initdb, or set " + ThrowawayPostgresOptions.ConnectionVariable + " to the connection string of an existing server.");
+            " to the folder holding initdb, or set " + ThrowawayPostgresOptions.ConnectionVariable + " to the connection string of an existing server. " +
+            "A folder set explicitly is never replaced by a Docker container; unset it to search the usual places and, failing those, use a running Docker engine.");
 
     private static bool HasServer(string folder) =>
         File.Exists(Path.Combine(folder, "initdb")) && File.Exists(Path.Combine(folder, "pg_ctl")) && File.Exists(Path.Combine(folder, "postgres"));
