@@ -44,30 +44,38 @@ public sealed class MatViewRefreshOptions
     /// instance's refresh of the same view. <see cref="TimeSpan.Zero"/> waits forever.
     /// <value>The default is 30 seconds.</value>
     /// </summary>
+    [SettingRange(typeof(TimeSpan), "00:00:00", "365.00:00:00")]
     public TimeSpan LockTimeout { get; set; } = TimeSpan.FromSeconds(30);
 
     /// <summary><c>statement_timeout</c> of a refresh. <see cref="TimeSpan.Zero"/> means no limit. <value>The default is <see cref="TimeSpan.Zero"/>.</value></summary>
+    [SettingRange(typeof(TimeSpan), "00:00:00", "365.00:00:00")]
     public TimeSpan StatementTimeout { get; set; } = TimeSpan.Zero;
 
     /// <summary>How many independent views a batch refreshes at once. <value>The default is 1.</value></summary>
+    [SettingRange(1, 64)]
     public int MaxParallelism { get; set; } = 1;
 
     /// <summary>Retries after a transient failure (connection loss, serialization failure, deadlock, lock timeout, server shutdown). 0 turns retries off. <value>The default is 3.</value></summary>
+    [SettingRange(0, 100)]
     public int MaxRetryAttempts { get; set; } = 3;
 
     /// <summary>Delay before the first retry; later retries back off exponentially with jitter. <value>The default is 1 second.</value></summary>
+    [SettingRange(typeof(TimeSpan), "00:00:00", "365.00:00:00")]
     public TimeSpan RetryBaseDelay { get; set; } = TimeSpan.FromSeconds(1);
 
     /// <summary>Longest delay between two retries. <value>The default is 30 seconds.</value></summary>
     public TimeSpan RetryMaxDelay { get; set; } = TimeSpan.FromSeconds(30);
 
     /// <summary>Timeout of one attempt (client side; the statement is cancelled on the server). <see cref="TimeSpan.Zero"/> means none. <value>The default is <see cref="TimeSpan.Zero"/>.</value></summary>
+    [SettingRange(typeof(TimeSpan), "00:00:00", "365.00:00:00")]
     public TimeSpan AttemptTimeout { get; set; } = TimeSpan.Zero;
 
     /// <summary>How long history rows are kept. <value>The default is 30 days.</value></summary>
+    [SettingRange(typeof(TimeSpan), "00:00:01", "36500.00:00:00")]
     public TimeSpan HistoryRetention { get; set; } = TimeSpan.FromDays(30);
 
     /// <summary>Refreshes up to this long are rated <see cref="RefreshRating.Fast"/>. <value>The default is 1000 ms.</value></summary>
+    [SettingRange(typeof(TimeSpan), "00:00:00.001", "365.00:00:00")]
     public TimeSpan FastThreshold { get; set; } = TimeSpan.FromMilliseconds(1000);
 
     /// <summary>Refreshes longer than this are rated <see cref="RefreshRating.Slow"/>. <value>The default is 5000 ms.</value></summary>
@@ -78,6 +86,7 @@ public sealed class MatViewRefreshOptions
     /// Views are never cached: the refresh decides their mode from the catalog in its own transaction.
     /// <value>The default is 1 minute.</value>
     /// </summary>
+    [SettingRange(typeof(TimeSpan), "00:00:00", "365.00:00:00")]
     public TimeSpan CatalogCacheDuration { get; set; } = TimeSpan.FromMinutes(1);
 
     /// <summary>

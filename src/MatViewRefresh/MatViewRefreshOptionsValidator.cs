@@ -2,7 +2,10 @@ using Microsoft.Extensions.Options;
 
 namespace MatViewRefresh;
 
-/// <summary>Validates <see cref="MatViewRefreshOptions"/> at start; every message names the bad setting and its value.</summary>
+/// <summary>
+/// The rules of <see cref="MatViewRefreshOptions"/> that compare settings or parse them (identifiers, time zones); single-setting
+/// ranges are <see cref="MatViewRefreshOptionsDataValidator"/>'s. Every message names the bad setting and its value.
+/// </summary>
 internal sealed class MatViewRefreshOptionsValidator : IValidateOptions<MatViewRefreshOptions>
 {
     public ValidateOptionsResult Validate(string? name, MatViewRefreshOptions options)
@@ -17,34 +20,9 @@ internal sealed class MatViewRefreshOptionsValidator : IValidateOptions<MatViewR
             failures.Add($"{p}{nameof(options.DefaultMode)} is {options.DefaultMode}; use Auto, Full or Concurrent.");
         }
 
-        CheckNotNegative(options.LockTimeout, p + nameof(options.LockTimeout), failures);
-        CheckNotNegative(options.StatementTimeout, p + nameof(options.StatementTimeout), failures);
-        CheckNotNegative(options.AttemptTimeout, p + nameof(options.AttemptTimeout), failures);
-        CheckNotNegative(options.RetryBaseDelay, p + nameof(options.RetryBaseDelay), failures);
-        CheckNotNegative(options.CatalogCacheDuration, p + nameof(options.CatalogCacheDuration), failures);
-        if (options.MaxParallelism is < 1 or > 64)
-        {
-            failures.Add($"{p}{nameof(options.MaxParallelism)} is {options.MaxParallelism}; it must be between 1 and 64.");
-        }
-
-        if (options.MaxRetryAttempts is < 0 or > 100)
-        {
-            failures.Add($"{p}{nameof(options.MaxRetryAttempts)} is {options.MaxRetryAttempts}; it must be between 0 and 100.");
-        }
-
         if (options.RetryMaxDelay < options.RetryBaseDelay)
         {
             failures.Add($"{p}{nameof(options.RetryMaxDelay)} ({options.RetryMaxDelay}) is shorter than {p}{nameof(options.RetryBaseDelay)} ({options.RetryBaseDelay}).");
-        }
-
-        if (options.HistoryRetention <= TimeSpan.Zero)
-        {
-            failures.Add($"{p}{nameof(options.HistoryRetention)} is {options.HistoryRetention}; it must be positive.");
-        }
-
-        if (options.FastThreshold <= TimeSpan.Zero)
-        {
-            failures.Add($"{p}{nameof(options.FastThreshold)} is {options.FastThreshold}; it must be positive.");
         }
 
         if (options.SlowThreshold < options.FastThreshold)

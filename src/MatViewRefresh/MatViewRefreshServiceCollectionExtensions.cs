@@ -31,6 +31,7 @@ public static class MatViewRefreshServiceCollectionExtensions
         services.AddMetrics();
         services.TryAddSingleton(TimeProvider.System);
         services.TryAddSingleton<RefreshMetrics>();
+        services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<MatViewRefreshOptions>, MatViewRefreshOptionsDataValidator>());
         services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<MatViewRefreshOptions>, MatViewRefreshOptionsValidator>());
         services.TryAddSingleton<RefreshDataSource>();
         services.TryAddSingleton<RefreshLogSchema>();

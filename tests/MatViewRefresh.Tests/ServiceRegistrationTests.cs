@@ -29,7 +29,10 @@ public sealed class ServiceRegistrationTests
 
         Assert.Single(services, d => d.ServiceType == typeof(IMaterializedViewRefresher));
         Assert.Single(services, d => d.ServiceType == typeof(IRefreshExecutor));
-        Assert.Single(services, d => d.ServiceType == typeof(IValidateOptions<MatViewRefreshOptions>));
+        // Two validators, once each: the source-generated single-setting rules and the hand-written cross-setting ones.
+        Assert.Equal(
+            [typeof(MatViewRefreshOptionsDataValidator), typeof(MatViewRefreshOptionsValidator)],
+            services.Where(d => d.ServiceType == typeof(IValidateOptions<MatViewRefreshOptions>)).Select(d => d.ImplementationType));
     }
 
     [Fact]
@@ -116,7 +119,7 @@ public sealed class ServiceRegistrationTests
 
         var e = await Assert.ThrowsAsync<OptionsValidationException>(() => host.StartAsync());
 
-        Assert.Contains(e.Failures, f => f.StartsWith("MatViewRefresh:MaxParallelism is 0", StringComparison.Ordinal));
+        Assert.Contains("MatViewRefresh:MaxParallelism is 0; it must be between 1 and 64.", e.Failures);
         Assert.Contains(e.Failures, f => f.StartsWith("MatViewRefresh:Schema is ''", StringComparison.Ordinal));
         Assert.Contains(e.Failures, f => f.StartsWith("MatViewRefresh:SlowThreshold", StringComparison.Ordinal));
         Assert.Contains(e.Failures, f => f.StartsWith("MatViewRefresh:LockTimeout is -00:00:01", StringComparison.Ordinal));
