@@ -83,7 +83,7 @@ public static class IngestApp
 
         // After the commit: the refresh of each local day the batch touched, debounced per user-day.
         var tickets = samples
-            .Select(s => LocalDays.Of(s.Ts, zone.Id))
+            .Select(s => debouncer.LocalDay(s.Ts, zone.Id))
             .Distinct()
             .Order()
             .Select(day => debouncer.Request(DayTarget(userId, day)))
@@ -110,7 +110,7 @@ public static class IngestApp
         }
         else
         {
-            day = LocalDays.Of(time.GetUtcNow(), zone!.Id);
+            day = DateOnly.FromDateTime(TimeZoneInfo.ConvertTime(time.GetUtcNow(), zone!).DateTime);
         }
 
         trace.Add($"local day {day:yyyy-MM-dd} in {zone!.Id}");
@@ -174,9 +174,9 @@ public static class IngestApp
         var tz = request.Query["tz"].FirstOrDefault() is { Length: > 0 } given ? given : DefaultTimeZone;
         try
         {
-            zone = LocalDays.FindZone(tz);
+            zone = TimeZoneInfo.FindSystemTimeZoneById(tz);
         }
-        catch (ArgumentException)
+        catch (Exception e) when (e is TimeZoneNotFoundException or InvalidTimeZoneException)
         {
             problem = $"tz '{tz}' is not a known IANA time zone (for example America/Chicago).";
             return false;

@@ -92,6 +92,11 @@ internal sealed class MatViewRefreshOptionsValidator : IValidateOptions<MatViewR
             failures.Add($"{p}{nameof(d.MaxFailureRetries)} is {d.MaxFailureRetries}; it must be between 0 and 1000.");
         }
 
+        if (d.MaxConcurrentRuns < 1)
+        {
+            failures.Add($"{p}{nameof(d.MaxConcurrentRuns)} is {d.MaxConcurrentRuns}; it must be at least 1.");
+        }
+
         if (d.FailureRetryMaxDelay < d.FailureRetryDelay)
         {
             failures.Add($"{p}{nameof(d.FailureRetryMaxDelay)} ({d.FailureRetryMaxDelay}) is shorter than {p}{nameof(d.FailureRetryDelay)} ({d.FailureRetryDelay}).");

@@ -36,6 +36,14 @@ public sealed class RefreshDebounceOptions
     /// <summary>Longest delay before retrying a failed run. <value>The default is 5 minutes.</value></summary>
     public TimeSpan FailureRetryMaxDelay { get; set; } = TimeSpan.FromMinutes(5);
 
+    /// <summary>
+    /// How many debounced runs execute at once across all keys; the others wait their turn (a waiting run still counts
+    /// as its key's run in progress). Each run holds a connection and a transaction, so this stays well below the
+    /// connection pool (Npgsql's default Maximum Pool Size is 100) and leaves connections for the app itself; the
+    /// shutdown flush respects it too. At least 1. <value>The default is 8.</value>
+    /// </summary>
+    public int MaxConcurrentRuns { get; set; } = 8;
+
     /// <summary>On host stop, pending refreshes are run at once; those not done within this time are reported in the log. <value>The default is 10 seconds.</value></summary>
     public TimeSpan ShutdownTimeout { get; set; } = TimeSpan.FromSeconds(10);
 
