@@ -2,8 +2,8 @@ namespace MatViewRefresh.Testing;
 
 /// <summary>
 /// An <see cref="IRefreshTaskFactory"/> that runs work on the calling thread until its first incomplete await —
-/// with a <see cref="ManualTimeProvider"/> and an executor that completes synchronously, a debounced run
-/// happens inside <see cref="ManualTimeProvider.Advance"/>, deterministically.
+/// with a <c>FakeTimeProvider</c> moved by <see cref="FakeTimeProviderExtensions.AdvanceWithoutContext"/> and an executor
+/// that completes synchronously, a debounced run happens inside that call, deterministically.
 /// </summary>
 public sealed class InlineRefreshTaskFactory : IRefreshTaskFactory
 {

@@ -100,6 +100,7 @@ public sealed class MatViewRefreshOptions
     public bool RecordRowCount { get; set; }
 
     /// <summary>Settings of refresh-on-ingest (<see cref="IRefreshDebouncer"/>), section <c>MatViewRefresh:Debounce</c>.</summary>
+    [Microsoft.Extensions.Options.ValidateObjectMembers]
     public RefreshDebounceOptions Debounce { get; set; } = new();
 
     /// <summary>

@@ -47,9 +47,6 @@ internal sealed class MatViewRefreshOptionsValidator : IValidateOptions<MatViewR
             return;
         }
 
-        CheckNotNegative(d.DelayMin, p + nameof(d.DelayMin), failures);
-        CheckNotNegative(d.FailureRetryDelay, p + nameof(d.FailureRetryDelay), failures);
-        CheckNotNegative(d.ShutdownTimeout, p + nameof(d.ShutdownTimeout), failures);
         if (d.DelayMax < d.DelayMin)
         {
             failures.Add($"{p}{nameof(d.DelayMax)} ({d.DelayMax}) is shorter than {p}{nameof(d.DelayMin)} ({d.DelayMin}).");
@@ -63,11 +60,6 @@ internal sealed class MatViewRefreshOptionsValidator : IValidateOptions<MatViewR
         if (d.MinInterval < TimeSpan.Zero || d.MinInterval > d.MaxWait)
         {
             failures.Add($"{p}{nameof(d.MinInterval)} ({d.MinInterval}) must be between zero and {p}{nameof(d.MaxWait)} ({d.MaxWait}).");
-        }
-
-        if (d.MaxFailureRetries is < 0 or > 1000)
-        {
-            failures.Add($"{p}{nameof(d.MaxFailureRetries)} is {d.MaxFailureRetries}; it must be between 0 and 1000.");
         }
 
         if (d.FailureRetryMaxDelay < d.FailureRetryDelay)
@@ -99,14 +91,6 @@ internal sealed class MatViewRefreshOptionsValidator : IValidateOptions<MatViewR
         catch (ArgumentException e)
         {
             failures.Add($"{setting} is '{value}': {e.Message.Split(" (Parameter", 2)[0]}");
-        }
-    }
-
-    private static void CheckNotNegative(TimeSpan value, string setting, List<string> failures)
-    {
-        if (value < TimeSpan.Zero)
-        {
-            failures.Add($"{setting} is {value}; it cannot be negative.");
         }
     }
 }

@@ -40,7 +40,6 @@ public static class MatViewRefreshServiceCollectionExtensions
         services.TryAddSingleton<IMaterializedViewRefresher, MaterializedViewRefresher>();
         services.TryAddSingleton<IRefreshLog, RefreshLog>();
         services.TryAddSingleton<IRefreshTaskFactory, BackgroundRefreshTaskFactory>();
-        services.TryAddSingleton<IPendingRefreshStore, InMemoryPendingRefreshStore>();
         services.TryAddSingleton<IRefreshDebouncer, RefreshDebouncer>();
         services.TryAddEnumerable(ServiceDescriptor.Singleton<IHostedService, RefreshDebouncerHostedService>());
         return services;

@@ -7,7 +7,7 @@ namespace MatViewRefresh.IntegrationTests;
 /// <summary>Refresh-on-ingest on a real server, with two debouncers on two connections pools (two "workers").</summary>
 public sealed class DebouncerOnPostgresTests(DatabaseFixture db) : IClassFixture<DatabaseFixture>, IAsyncLifetime
 {
-    public Task InitializeAsync() => IngestApp.EnsureSchemaAsync(db.DataSource);
+    public Task InitializeAsync() => IngestApp.EnsureSchemaAsync(db.DataSource).WaitAsync(TimeSpan.FromSeconds(30));
 
     public Task DisposeAsync() => Task.CompletedTask;
 
@@ -63,7 +63,7 @@ public sealed class DebouncerOnPostgresTests(DatabaseFixture db) : IClassFixture
                 await Task.Delay(random.Next(0, 30)); // ingest pacing, not a wait for background work
             }
         })).ToArray();
-        await Task.WhenAll(ingest);
+        await Task.WhenAll(ingest).WaitAsync(TimeSpan.FromMinutes(2));
 
         // Quiescence: every ticket completes only after a run that started after its request. No extra requests are
         // made here: they would trigger runs that hide a lost update.

@@ -1,3 +1,4 @@
+using System.Collections.Concurrent;
 using System.Net;
 using System.Net.Http.Json;
 using System.Text;
@@ -15,6 +16,8 @@ namespace MatViewRefresh.IntegrationTests;
 /// <summary>The IngestApi sample over HTTP (in-memory test server) on a real PostgreSQL.</summary>
 public sealed class IngestApiTests(DatabaseFixture db) : IClassFixture<DatabaseFixture>, IAsyncLifetime
 {
+    private static readonly TimeSpan Patience = TimeSpan.FromSeconds(30);
+    private readonly TicketRecorder _tickets = new();
     private WebApplication _app = null!;
     private HttpClient _client = null!;
 
@@ -30,19 +33,20 @@ public sealed class IngestApiTests(DatabaseFixture db) : IClassFixture<DatabaseF
             ["MatViewRefresh:Debounce:DelayMax"] = "00:00:00.020",
             ["MatViewRefresh:Debounce:MinInterval"] = "00:00:00.050",
         });
+        builder.Services.AddSingleton<IBatchTicketObserver>(_tickets);
         IngestApp.ConfigureServices(builder, db.ConnectionString);
         _app = builder.Build();
-        await IngestApp.EnsureSchemaAsync(db.DataSource);
+        await IngestApp.EnsureSchemaAsync(db.DataSource).WaitAsync(Patience);
         IngestApp.MapEndpoints(_app);
-        await _app.StartAsync();
+        await _app.StartAsync().WaitAsync(Patience);
         _client = _app.GetTestClient();
     }
 
     public async Task DisposeAsync()
     {
         _client.Dispose();
-        await _app.StopAsync();
-        await _app.DisposeAsync();
+        await _app.StopAsync().WaitAsync(Patience);
+        await _app.DisposeAsync().AsTask().WaitAsync(Patience);
     }
 
     private Task<HttpResponseMessage> PostAsync(string? user, string body, string query = "?tz=America/Chicago")
@@ -53,10 +57,21 @@ public sealed class IngestApiTests(DatabaseFixture db) : IClassFixture<DatabaseF
             request.Headers.Add("X-User-Id", user);
         }
 
-        return _client.SendAsync(request);
+        return _client.SendAsync(request).WaitAsync(Patience);
     }
 
-    private Task<long> SampleCountAsync(Guid user) => db.ScalarAsync<long>("SELECT count(*) FROM ingest.samples WHERE user_id = $1", user);
+    private Task<HttpResponseMessage> GetFeaturesAsync(string? user, string query)
+    {
+        var request = new HttpRequestMessage(HttpMethod.Get, "/v1/features/today" + query);
+        if (user is not null)
+        {
+            request.Headers.Add("X-User-Id", user);
+        }
+
+        return _client.SendAsync(request).WaitAsync(Patience);
+    }
+
+    private Task<long> SampleCountAsync(Guid user) => db.ScalarAsync<long>("SELECT count(*) FROM ingest.samples WHERE user_id = $1", user).WaitAsync(Patience);
 
     [Fact]
     public async Task A_batch_is_accepted_and_the_users_day_is_refreshed_a_moment_later()
@@ -65,18 +80,20 @@ public sealed class IngestApiTests(DatabaseFixture db) : IClassFixture<DatabaseF
         var response = await PostAsync(user.ToString(), """{"samples":[{"ts":"2025-11-08T10:00:00Z","type":"hr","value":72.5},{"ts":"2025-11-08T11:00:00Z","type":"hr","value":80}]}""");
 
         Assert.Equal(HttpStatusCode.Accepted, response.StatusCode);
-        var body = await response.Content.ReadFromJsonAsync<JsonElement>();
+        var body = await response.Content.ReadFromJsonAsync<JsonElement>().WaitAsync(Patience);
         Assert.Equal(2, body.GetProperty("inserted").GetInt32());
         var ticket = Assert.Single(body.GetProperty("tickets").EnumerateArray());
         Assert.Equal($"marts.refresh_daily_features_user(day_local=2025-11-08&user_id={user})", ticket.GetProperty("key").GetString());
         Assert.False(ticket.GetProperty("coalesced").GetBoolean());
 
-        // Await the debounced run the way a test of a host app would: a request joins it (or follows it) and completes after it.
-        var run = await _app.Services.GetRequiredService<IRefreshDebouncer>().Request(IngestApp.DayTarget(user, new DateOnly(2025, 11, 8))).Completion.WaitAsync(TimeSpan.FromSeconds(30));
+        // Await the endpoint's own ticket: the run it requested after its commit, not one a new request would schedule.
+        var requested = Assert.Single(_tickets.Of(user));
+        Assert.Equal(ticket.GetProperty("key").GetString(), requested.Key);
+        var run = await requested.Completion.WaitAsync(Patience);
         Assert.True(run.Success, run.Error?.ToString());
 
-        var features = await _client.SendAsync(new HttpRequestMessage(HttpMethod.Get, "/v1/features/today?tz=America/Chicago&day=2025-11-08") { Headers = { { "X-User-Id", user.ToString() } } });
-        var json = await features.Content.ReadFromJsonAsync<JsonElement>();
+        var features = await GetFeaturesAsync(user.ToString(), "?tz=America/Chicago&day=2025-11-08");
+        var json = await features.Content.ReadFromJsonAsync<JsonElement>().WaitAsync(Patience);
         Assert.Equal(HttpStatusCode.OK, features.StatusCode);
         Assert.Equal(2, json.GetProperty("sample_count").GetInt64());
         Assert.Equal(152.5, json.GetProperty("value_sum").GetDouble());
@@ -96,10 +113,17 @@ public sealed class IngestApiTests(DatabaseFixture db) : IClassFixture<DatabaseF
         // 04:30Z on the 9th is still the 8th in Chicago; 12:00Z is the 9th.
         var response = await PostAsync(user.ToString(), """{"samples":[{"ts":"2025-11-09T04:30:00Z","type":"hr","value":1},{"ts":"2025-11-09T12:00:00Z","type":"hr","value":2}]}""");
 
-        var keys = (await response.Content.ReadFromJsonAsync<JsonElement>()).GetProperty("tickets").EnumerateArray().Select(t => t.GetProperty("key").GetString()).ToList();
+        var keys = (await response.Content.ReadFromJsonAsync<JsonElement>().WaitAsync(Patience)).GetProperty("tickets").EnumerateArray().Select(t => t.GetProperty("key").GetString()).ToList();
         Assert.Equal(2, keys.Count);
         Assert.Contains("day_local=2025-11-08", keys[0]);
         Assert.Contains("day_local=2025-11-09", keys[1]);
+
+        // Both days' runs, the very ones the endpoint requested, complete and fill both mart rows.
+        var requested = _tickets.Of(user);
+        Assert.Equal(keys, requested.Select(t => t.Key));
+        var runs = await Task.WhenAll(requested.Select(t => t.Completion)).WaitAsync(Patience);
+        Assert.All(runs, r => Assert.True(r.Success, r.Error?.ToString()));
+        Assert.Equal(2L, await db.ScalarAsync<long>("SELECT count(*) FROM marts.daily_features WHERE user_id = $1", user).WaitAsync(Patience));
     }
 
     [Theory]
@@ -112,7 +136,7 @@ public sealed class IngestApiTests(DatabaseFixture db) : IClassFixture<DatabaseF
         var response = await PostAsync(user.ToString(), """{"samples":[{"ts":"2025-11-08T10:00:00Z","type":"hr","value":1}]}""", query);
 
         Assert.Equal(HttpStatusCode.BadRequest, response.StatusCode);
-        Assert.Contains(expected, (await response.Content.ReadFromJsonAsync<JsonElement>()).GetProperty("error").GetString());
+        Assert.Contains(expected, (await response.Content.ReadFromJsonAsync<JsonElement>().WaitAsync(Patience)).GetProperty("error").GetString());
         Assert.Equal(0L, await SampleCountAsync(user));
     }
 
@@ -125,7 +149,7 @@ public sealed class IngestApiTests(DatabaseFixture db) : IClassFixture<DatabaseF
         var response = await PostAsync(user, """{"samples":[{"ts":"2025-11-08T10:00:00Z","type":"hr","value":1}]}""");
 
         Assert.Equal(HttpStatusCode.BadRequest, response.StatusCode);
-        Assert.Contains(expected, (await response.Content.ReadFromJsonAsync<JsonElement>()).GetProperty("error").GetString());
+        Assert.Contains(expected, (await response.Content.ReadFromJsonAsync<JsonElement>().WaitAsync(Patience)).GetProperty("error").GetString());
     }
 
     [Theory]
@@ -143,7 +167,7 @@ public sealed class IngestApiTests(DatabaseFixture db) : IClassFixture<DatabaseF
         var response = await PostAsync(user.ToString(), body);
 
         Assert.Equal(HttpStatusCode.BadRequest, response.StatusCode);
-        Assert.Contains(expected, (await response.Content.ReadFromJsonAsync<JsonElement>()).GetProperty("error").GetString());
+        Assert.Contains(expected, (await response.Content.ReadFromJsonAsync<JsonElement>().WaitAsync(Patience)).GetProperty("error").GetString());
         Assert.Equal(0L, await SampleCountAsync(user));
     }
 
@@ -152,13 +176,30 @@ public sealed class IngestApiTests(DatabaseFixture db) : IClassFixture<DatabaseF
     {
         var user = Guid.NewGuid().ToString();
 
-        var empty = await _client.SendAsync(new HttpRequestMessage(HttpMethod.Get, "/v1/features/today?tz=Europe/Paris&day=2020-01-01") { Headers = { { "X-User-Id", user } } });
-        var bad = await _client.SendAsync(new HttpRequestMessage(HttpMethod.Get, "/v1/features/today?day=01/02/2020") { Headers = { { "X-User-Id", user } } });
+        var empty = await GetFeaturesAsync(user, "?tz=Europe/Paris&day=2020-01-01");
+        var bad = await GetFeaturesAsync(user, "?day=01/02/2020");
 
-        var json = await empty.Content.ReadFromJsonAsync<JsonElement>();
+        var json = await empty.Content.ReadFromJsonAsync<JsonElement>().WaitAsync(Patience);
         Assert.Equal(0, json.GetProperty("sample_count").GetInt64());
         Assert.Contains("never refreshed", json.GetProperty("trace").EnumerateArray().Select(t => t.GetString()));
         Assert.Equal(HttpStatusCode.BadRequest, bad.StatusCode);
-        Assert.Contains("day '01/02/2020'", await bad.Content.ReadAsStringAsync());
+        Assert.Contains("day '01/02/2020'", await bad.Content.ReadAsStringAsync().WaitAsync(Patience));
     }
+}
+
+/// <summary>Keeps the tickets the ingest endpoint got for each user's batches.</summary>
+internal sealed class TicketRecorder : IBatchTicketObserver
+{
+    private readonly ConcurrentDictionary<Guid, ConcurrentQueue<RefreshTicket>> _byUser = new();
+
+    public void Requested(Guid userId, IReadOnlyList<RefreshTicket> tickets)
+    {
+        var mine = _byUser.GetOrAdd(userId, _ => new ConcurrentQueue<RefreshTicket>());
+        foreach (var ticket in tickets)
+        {
+            mine.Enqueue(ticket);
+        }
+    }
+
+    public IReadOnlyList<RefreshTicket> Of(Guid userId) => _byUser.TryGetValue(userId, out var mine) ? [.. mine] : [];
 }

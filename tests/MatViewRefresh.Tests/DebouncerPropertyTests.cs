@@ -1,11 +1,10 @@
 using MatViewRefresh.Testing;
 using Microsoft.Extensions.Logging.Abstractions;
-using Microsoft.Extensions.Options;
 
 namespace MatViewRefresh.Tests;
 
 /// <summary>
-/// Hundreds of random request timelines on the manual clock, checked against the debounce guarantees:
+/// Hundreds of random request timelines on the fake clock, checked against the debounce guarantees:
 /// (a) every request is followed by a run of its key that starts after it, no later than MaxWait plus the
 /// remaining time of a run in progress when it arrived; (b) runs of one key never overlap and start at least
 /// MinInterval apart; (c) no run without a request since the previous run started — so N requests during one
@@ -31,7 +30,7 @@ public sealed class DebouncerPropertyTests
 
     private static void Check(Random random, double delayMin, double delayMax, double maxWait, double minInterval)
     {
-        var clock = new ManualTimeProvider();
+        var clock = new SteppingClock(TestClock.Start);
         var start = clock.GetUtcNow();
         var refresher = new FakeRefresher(clock)
         {
@@ -43,8 +42,7 @@ public sealed class DebouncerPropertyTests
         options.Debounce.DelayMax = TimeSpan.FromSeconds(delayMax);
         options.Debounce.MaxWait = TimeSpan.FromSeconds(maxWait);
         options.Debounce.MinInterval = TimeSpan.FromSeconds(minInterval);
-        var debouncer = new RefreshDebouncer(
-            refresher, new InlineRefreshTaskFactory(), clock, Options.Create(options), NullLogger<RefreshDebouncer>.Instance, new InMemoryPendingRefreshStore(), _ => null);
+        var debouncer = TestDebouncer.Create(refresher, new InlineRefreshTaskFactory(), clock, options, NullLogger<RefreshDebouncer>.Instance);
 
         var keys = new[] { "a", "b", "c" }.Take(random.Next(1, 4)).ToArray();
         var requests = new List<Request>();
@@ -59,7 +57,7 @@ public sealed class DebouncerPropertyTests
                 < 0.95 => random.NextDouble() * 30,
                 _ => random.NextDouble() * 120,
             };
-            clock.AdvanceTo(start + TimeSpan.FromSeconds(now));
+            clock.RunTo(start + TimeSpan.FromSeconds(now));
             var key = keys[random.Next(keys.Length)];
             requests.Add(new Request(key, clock.GetUtcNow(), refresher.NextSequence()));
             debouncer.Request(RefreshTarget.View("public." + key), key);

@@ -1,9 +1,8 @@
-using MatViewRefresh.Testing;
 
 namespace MatViewRefresh.Tests;
 
-/// <summary>A refresher whose runs take time on a manual clock and whose outcomes a test decides.</summary>
-internal sealed class FakeRefresher(ManualTimeProvider clock) : IMaterializedViewRefresher
+/// <summary>A refresher whose runs take time on a fake clock and whose outcomes a test decides.</summary>
+internal sealed class FakeRefresher(TimeProvider clock) : IMaterializedViewRefresher
 {
     private readonly object _gate = new();
     private long _sequence;
@@ -31,7 +30,7 @@ internal sealed class FakeRefresher(ManualTimeProvider clock) : IMaterializedVie
         var duration = Duration(run.Index);
         if (duration > TimeSpan.Zero)
         {
-            // Completes inside ManualTimeProvider.Advance, and (no captured context) continues right there.
+            // Completes inside AdvanceWithoutContext, and (no synchronization context) continues right there.
             var elapsed = new TaskCompletionSource();
             using var timer = clock.CreateTimer(_ => elapsed.TrySetResult(), null, duration, Timeout.InfiniteTimeSpan);
             await elapsed.Task.ConfigureAwait(false);

@@ -16,9 +16,12 @@ public sealed class ServiceRegistrationTests
             .AddMatViewRefresh(o => o.ConnectionString = "Host=127.0.0.1;Port=1;Database=none")
             .BuildServiceProvider();
 
-        Assert.NotNull(services.GetRequiredService<IMaterializedViewRefresher>());
-        Assert.NotNull(services.GetRequiredService<IRefreshLog>());
-        Assert.NotNull(services.GetRequiredService<IRefreshExecutor>());
+        Assert.IsType<MaterializedViewRefresher>(services.GetRequiredService<IMaterializedViewRefresher>());
+        Assert.IsType<RefreshLog>(services.GetRequiredService<IRefreshLog>());
+        Assert.IsType<NpgsqlRefreshExecutor>(services.GetRequiredService<IRefreshExecutor>());
+        Assert.IsType<BackgroundRefreshTaskFactory>(services.GetRequiredService<IRefreshTaskFactory>());
+        Assert.IsType<RefreshDebouncer>(services.GetRequiredService<IRefreshDebouncer>());
+        Assert.Same(services.GetRequiredService<IRefreshDebouncer>(), services.GetRequiredService<IRefreshDebouncer>());
         Assert.Same(TimeProvider.System, services.GetRequiredService<TimeProvider>());
     }
 

@@ -1,7 +1,7 @@
 namespace MatViewRefresh;
 
 /// <summary>Local calendar days in IANA time zones.</summary>
-public static class LocalDays
+internal static class LocalDays
 {
     /// <summary>The local calendar day of <paramref name="instant"/> in <paramref name="timeZone"/>.</summary>
     /// <exception cref="ArgumentException"><paramref name="timeZone"/> is not a known time zone; the message names it.</exception>

@@ -1,36 +1,46 @@
+using System.Collections.Concurrent;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 
 namespace MatViewRefresh;
 
 /// <summary>The per-key debounce state machine (see <see cref="IRefreshDebouncer"/> and DESIGN.md's timeline).</summary>
+/// <remarks>
+/// Each key's state is guarded by a lock on its entry. Due times are on the monotonic clock
+/// (<see cref="TimeProvider.GetTimestamp"/>), so stepping the wall clock moves no run. Timers and launched runs do not
+/// capture the caller's execution context. At most <see cref="RefreshDebounceOptions.MaxConcurrentRuns"/> runs call
+/// the refresher at once; the others wait for a slot.
+/// </remarks>
 internal sealed class RefreshDebouncer : IRefreshDebouncer, IDisposable
 {
+    private readonly ConcurrentDictionary<string, DebounceEntry> _entries = new(StringComparer.Ordinal);
     private readonly IMaterializedViewRefresher _refresher;
     private readonly IRefreshTaskFactory _tasks;
     private readonly TimeProvider _time;
-    private readonly DebounceClock _clock;
     private readonly ILogger _logger;
-    private readonly IPendingRefreshStore _store;
     private readonly RefreshDebounceOptions _options;
     private readonly Func<double> _random;
     private readonly RefreshOptions _runOptions;
     private readonly TimerCallback _onTimer;
     private readonly bool _enabled;
+    private readonly long _origin;
     private readonly long _minIntervalTicks;
     private readonly long _maxWaitTicks;
     private readonly long _delayMinTicks;
     private readonly long _delaySpreadTicks;
+
+    // Never disposed: runs still in flight after Dispose release their slot (a SemaphoreSlim without its wait handle holds nothing).
+    private readonly SemaphoreSlim _runSlots;
     private volatile bool _stopping;
+    private volatile bool _disposed;
 
     public RefreshDebouncer(
         IMaterializedViewRefresher refresher,
         IRefreshTaskFactory tasks,
         TimeProvider time,
         IOptions<MatViewRefreshOptions> options,
-        ILogger<RefreshDebouncer> logger,
-        IPendingRefreshStore store)
-        : this(refresher, tasks, time, options, logger, store, Environment.GetEnvironmentVariable)
+        ILogger<RefreshDebouncer> logger)
+        : this(refresher, tasks, time, options, logger, Environment.GetEnvironmentVariable)
     {
     }
 
@@ -40,15 +50,13 @@ internal sealed class RefreshDebouncer : IRefreshDebouncer, IDisposable
         TimeProvider time,
         IOptions<MatViewRefreshOptions> options,
         ILogger<RefreshDebouncer> logger,
-        IPendingRefreshStore store,
         Func<string, string?> environment)
     {
         _refresher = refresher;
         _tasks = tasks;
         _time = time;
-        _clock = new DebounceClock(time);
+        _origin = time.GetTimestamp();
         _logger = logger;
-        _store = store;
         _options = options.Value.Debounce;
         _random = options.Value.Randomizer;
         _runOptions = new RefreshOptions { SkipIfBusy = true, Trigger = _options.Trigger };
@@ -57,6 +65,7 @@ internal sealed class RefreshDebouncer : IRefreshDebouncer, IDisposable
         _maxWaitTicks = _options.MaxWait.Ticks;
         _delayMinTicks = _options.DelayMin.Ticks;
         _delaySpreadTicks = _options.DelayMax.Ticks - _delayMinTicks;
+        _runSlots = new SemaphoreSlim(Math.Max(1, _options.MaxConcurrentRuns));
         var killSwitch = KillSwitch.IsTruthy(environment(RefreshDebounceOptions.DisableVariable));
         _enabled = _options.Enabled && !killSwitch;
         if (killSwitch)
@@ -66,7 +75,7 @@ internal sealed class RefreshDebouncer : IRefreshDebouncer, IDisposable
     }
 
     /// <summary>Keys currently remembered (pending, running, or run within the last MinInterval).</summary>
-    internal int KeyCount => _store.Count;
+    internal int KeyCount => _entries.Count;
 
     public RefreshTicket Request(RefreshTarget target, string? key = null)
     {
@@ -77,29 +86,14 @@ internal sealed class RefreshDebouncer : IRefreshDebouncer, IDisposable
             return SkippedTicket(target, key, _enabled ? "the host is stopping" : "debounced refreshes are disabled");
         }
 
-        var now = _clock.UtcTicks();
-        var settled = now + SettleTicks();
+        var settleTicks = SettleTicks();
         while (true)
         {
-            var entry = _store.GetOrAdd(key);
-
-            // Hot path: join the pending run without locking. If the timer takes it meanwhile, the run still starts
-            // after this request began (so after the caller's commit) and covers it; if it was taken before,
-            // Pending has changed and the locked path below creates a new pending run.
-            var pending = entry.Pending;
-            if (pending is not null)
-            {
-                if (!entry.RetryWait)
-                {
-                    PushBack(entry, settled);
-                }
-
-                if (entry.Pending == pending)
-                {
-                    return new RefreshTicket(key, Utc(Volatile.Read(ref entry.DueTicks)), joined: true, skipped: false, pending.Completion.Task);
-                }
-            }
-
+            var entry = _entries.TryGetValue(key, out var found) ? found : _entries.GetOrAdd(key, static k => new DebounceEntry(k));
+            PendingRun run;
+            long now;
+            long due;
+            bool joined;
             lock (entry)
             {
                 if (entry.Removed)
@@ -107,44 +101,70 @@ internal sealed class RefreshDebouncer : IRefreshDebouncer, IDisposable
                     continue;
                 }
 
-                bool joined;
-                if (entry.Pending is null)
+                if (_stopping)
                 {
-                    joined = false;
-                    entry.Target = target;
-                    entry.FirstRequestTicks = now;
-                    entry.RetryWait = false;
-                    Volatile.Write(ref entry.DueTicks, Clamp(entry, settled));
-                    entry.Pending = new PendingRun();
-                    if (entry.Running is null)
+                    // Stopping (or disposed) since the check above: schedule nothing, arm no timer.
+                    if (entry.Pending is null && entry.Running is null)
                     {
-                        Arm(entry, now);
+                        Forget(entry);
                     }
 
-                    Log.DebounceScheduled(_logger, key, Utc(entry.DueTicks));
+                    break;
+                }
+
+                now = Now();
+                var settled = now + settleTicks;
+                if (entry.Pending is { } pending)
+                {
+                    joined = true;
+                    run = pending;
+                    if (!entry.RetryWait)
+                    {
+                        var pushed = Clamp(entry, settled);
+                        if (pushed > entry.DueTicks)
+                        {
+                            entry.DueTicks = pushed;
+                        }
+                    }
                 }
                 else
                 {
-                    joined = true;
-                    if (!entry.RetryWait)
+                    joined = false;
+                    run = new PendingRun();
+                    entry.Target = target;
+                    entry.FirstRequestTicks = now;
+                    entry.RetryWait = false;
+                    entry.DueTicks = Clamp(entry, settled);
+                    entry.Pending = run;
+                    if (entry.Running is null)
                     {
-                        PushBack(entry, settled);
+                        Arm(entry, now); // a test clock may fire it right here: everything the ticket needs is read already
                     }
                 }
 
-                return new RefreshTicket(key, Utc(Volatile.Read(ref entry.DueTicks)), joined, skipped: false, entry.Pending.Completion.Task);
+                due = entry.DueTicks;
             }
+
+            var scheduledFor = WallTime(due, now);
+            if (!joined)
+            {
+                Log.DebounceScheduled(_logger, key, scheduledFor);
+            }
+
+            return new RefreshTicket(key, scheduledFor, joined, skipped: false, run.Completion.Task);
         }
+
+        return SkippedTicket(target, key, _disposed ? "the host stopped" : "the host is stopping");
     }
 
     public DateOnly LocalDay(DateTimeOffset instant, string? timeZone = null) => LocalDays.Of(instant, timeZone ?? _options.DefaultTimeZone);
 
-    /// <summary>Runs every pending refresh now and waits for all of them, up to the shutdown timeout; reports the rest.</summary>
+    /// <summary>Runs every pending refresh now (still at most MaxConcurrentRuns at once) and waits for all of them, up to the shutdown timeout; reports the rest.</summary>
     internal async Task FlushAsync(CancellationToken cancellationToken)
     {
         _stopping = true;
         var waits = new List<Task>();
-        foreach (var entry in _store.Entries)
+        foreach (var entry in _entries.Values)
         {
             (PendingRun Run, RefreshTarget Target)? start = null;
             lock (entry)
@@ -157,7 +177,7 @@ internal sealed class RefreshDebouncer : IRefreshDebouncer, IDisposable
                 if (entry.Pending is { } pending)
                 {
                     waits.Add(pending.Completion.Task);
-                    start = TakePending(entry);
+                    start = TakePending(entry, Now());
                 }
             }
 
@@ -178,7 +198,7 @@ internal sealed class RefreshDebouncer : IRefreshDebouncer, IDisposable
         }
         catch (Exception e) when (e is TimeoutException or OperationCanceledException)
         {
-            var unfinished = _store.Entries.Where(en => en.Pending is not null || en.Running is not null).Select(en => en.Key).ToList();
+            var unfinished = _entries.Values.Where(en => en.Pending is not null || en.Running is not null).Select(en => en.Key).ToList();
             Log.DebounceFlushIncomplete(_logger, unfinished.Count, string.Join(", ", unfinished.Take(20)));
         }
     }
@@ -186,7 +206,8 @@ internal sealed class RefreshDebouncer : IRefreshDebouncer, IDisposable
     public void Dispose()
     {
         _stopping = true;
-        foreach (var entry in _store.Entries)
+        _disposed = true;
+        foreach (var entry in _entries.Values)
         {
             PendingRun? abandoned;
             lock (entry)
@@ -195,6 +216,10 @@ internal sealed class RefreshDebouncer : IRefreshDebouncer, IDisposable
                 entry.Timer = null;
                 abandoned = entry.Pending;
                 entry.Pending = null;
+                if (entry.Running is null)
+                {
+                    Forget(entry);
+                }
             }
 
             // Whoever awaits a ticket that will never run learns so instead of waiting forever.
@@ -202,32 +227,37 @@ internal sealed class RefreshDebouncer : IRefreshDebouncer, IDisposable
         }
     }
 
+    /// <summary>Ticks of the monotonic clock since this debouncer was created; wall-clock steps do not move it.</summary>
+    private long Now() => _time.GetElapsedTime(_origin).Ticks;
+
+    /// <summary>The wall-clock time of <paramref name="dueTicks"/>: now on the wall clock plus what remains of the delay.</summary>
+    private DateTimeOffset WallTime(long dueTicks, long now) => _time.GetUtcNow() + TimeSpan.FromTicks(Math.Max(0, dueTicks - now));
+
     private void OnTimer(object? state)
     {
         var entry = (DebounceEntry)state!;
         (PendingRun Run, RefreshTarget Target)? start;
         lock (entry)
         {
-            if (entry.Removed || entry.Running is not null)
+            if (entry.Removed || entry.Running is not null || _disposed)
             {
                 return; // a finishing run re-arms the timer
             }
 
-            var now = _clock.UtcTicks();
+            var now = Now();
             if (entry.Pending is null)
             {
                 ForgetIfIdle(entry, now);
                 return;
             }
 
-            var due = Volatile.Read(ref entry.DueTicks);
-            if (now < due && !_stopping)
+            if (now < entry.DueTicks && !_stopping)
             {
-                entry.Timer!.Change(TimeSpan.FromTicks(due - now), Timeout.InfiniteTimeSpan);
+                Arm(entry, now);
                 return;
             }
 
-            start = TakePending(entry);
+            start = TakePending(entry, now);
         }
 
         if (start is { } s)
@@ -236,7 +266,7 @@ internal sealed class RefreshDebouncer : IRefreshDebouncer, IDisposable
         }
     }
 
-    private (PendingRun Run, RefreshTarget Target)? TakePending(DebounceEntry entry)
+    private static (PendingRun Run, RefreshTarget Target)? TakePending(DebounceEntry entry, long now)
     {
         if (entry.Running is not null || entry.Pending is null)
         {
@@ -247,20 +277,47 @@ internal sealed class RefreshDebouncer : IRefreshDebouncer, IDisposable
         entry.Pending = null;
         entry.Running = run;
         entry.RetryWait = false;
-        entry.LastRunStartTicks = _clock.UtcTicks();
+        entry.LastRunStartTicks = now;
         return (run, entry.Target!);
     }
 
-    private void Launch(DebounceEntry entry, PendingRun run, RefreshTarget target) =>
-        _ = _tasks.Run(token => ExecuteAsync(entry, run, target, token));
+    /// <summary>Hands the run to the task factory without the current execution context (the caller's AsyncLocals and Activity).</summary>
+    private void Launch(DebounceEntry entry, PendingRun run, RefreshTarget target)
+    {
+        var suppressed = SuppressFlow();
+        try
+        {
+            _ = _tasks.Run(token => ExecuteAsync(entry, run, target, token));
+        }
+        catch (Exception e)
+        {
+            // The factory refused the work: it will never run, so finish it here rather than leave the key running.
+            Completed(entry, run, target, FailedResult(target, _time.GetUtcNow(), new RefreshError(null, e.Message, e)), permanent: true);
+        }
+        finally
+        {
+            RestoreFlow(suppressed);
+        }
+    }
 
     private async Task ExecuteAsync(DebounceEntry entry, PendingRun run, RefreshTarget target, CancellationToken cancellationToken)
     {
+        // Launched with the flow suppressed; an inline factory runs us on that thread: let our own awaits flow again.
+        if (ExecutionContext.IsFlowSuppressed())
+        {
+            ExecutionContext.RestoreFlow();
+        }
+
         RefreshResult result;
         var permanent = false;
         var startedAt = _time.GetUtcNow();
+        var slot = false;
         try
         {
+            // Still this key's run while it waits: requests meanwhile cause one more run after it.
+            await _runSlots.WaitAsync(cancellationToken).ConfigureAwait(false);
+            slot = true;
+            startedAt = _time.GetUtcNow();
             result = await _refresher.RefreshAsync(target, _runOptions, cancellationToken).ConfigureAwait(false);
         }
         catch (Exception e) when (e is MaterializedViewNotFoundException or RefreshFunctionNotFoundException or ArgumentException)
@@ -277,61 +334,125 @@ internal sealed class RefreshDebouncer : IRefreshDebouncer, IDisposable
         {
             result = FailedResult(target, startedAt, new RefreshError(null, e.Message, e));
         }
+        finally
+        {
+            if (slot)
+            {
+                _runSlots.Release();
+            }
+        }
 
         Completed(entry, run, target, result, permanent);
     }
 
+    /// <summary>
+    /// After a run: retry, run again, or finish; then arm the key's timer or forget it. Whatever happens, the key stops
+    /// running and the run's tickets complete: if this bookkeeping throws, the key starts afresh and the error is logged.
+    /// </summary>
     private void Completed(DebounceEntry entry, PendingRun run, RefreshTarget target, RefreshResult result, bool permanent)
     {
-        PendingRun? finished = null;
+        PendingRun? finished = run;
+        PendingRun? abandoned = null;
         (PendingRun Run, RefreshTarget Target)? next = null;
-        lock (entry)
+        Exception? error = null;
+        try
         {
-            var now = _clock.UtcTicks();
-            entry.Running = null;
-            if (result.Outcome == RefreshOutcome.Coalesced && !_stopping)
+            lock (entry)
             {
-                // Another instance holds the target: its snapshot may predate our requests, so run again after it.
-                Log.DebounceCoalesced(_logger, entry.Key, target.Scope);
-                Requeue(entry, run, now, now + SettleTicks(), retryWait: false);
-            }
-            else if (result.Outcome == RefreshOutcome.Failed && !permanent && !_stopping && run.Failures < _options.MaxFailureRetries)
-            {
-                run.Failures++;
-                var delay = FailureDelay(run.Failures);
-                Log.DebounceRunFailed(_logger, entry.Key, target.Scope, run.Failures, result.Error?.ToString() ?? "unknown error", delay.TotalMilliseconds);
-                Requeue(entry, run, now, now + delay.Ticks, retryWait: true);
-            }
-            else
-            {
-                finished = run;
-                if (result.Outcome == RefreshOutcome.Failed)
+                try
                 {
-                    Log.DebounceRunGaveUp(_logger, entry.Key, target.Scope, run.Failures, result.Error?.ToString() ?? "unknown error");
+                    finished = AfterRun(entry, run, target, result, permanent, out next);
                 }
-            }
-
-            if (entry.Pending is not null)
-            {
-                if (_stopping)
+                catch (Exception e)
                 {
-                    next = TakePending(entry);
+                    error = e;
+                    finished = run;
+                    next = null;
+                    abandoned = entry.Pending;
+                    entry.Pending = null;
+                    entry.Running = null;
+                    Forget(entry);
                 }
-                else
-                {
-                    Arm(entry, now);
-                }
-            }
-            else
-            {
-                ForgetIfIdle(entry, now);
             }
         }
+        catch (Exception e) when (error is null)
+        {
+            error = e; // Forget itself failed (disposing the timer): the tickets still complete below
+        }
+        finally
+        {
+            if (error is not null)
+            {
+                LogBookkeepingFailed(entry.Key, error);
+            }
 
-        finished?.Complete(result);
+            finished?.Complete(result);
+            abandoned?.Complete(FailedResult(target, _time.GetUtcNow(), new RefreshError(null, "The debouncer's bookkeeping failed: " + error?.Message, error)));
+        }
+
         if (next is { } n)
         {
             Launch(entry, n.Run, n.Target);
+        }
+    }
+
+    /// <summary>The state change after a run, under the entry's lock; returns the run to complete, or null when it was requeued.</summary>
+    private PendingRun? AfterRun(DebounceEntry entry, PendingRun run, RefreshTarget target, RefreshResult result, bool permanent, out (PendingRun Run, RefreshTarget Target)? next)
+    {
+        PendingRun? finished = null;
+        next = null;
+        var now = Now();
+        entry.Running = null;
+        if (result.Outcome == RefreshOutcome.Coalesced && !_stopping)
+        {
+            // Another instance holds the target: its snapshot may predate our requests, so run again after it.
+            Log.DebounceCoalesced(_logger, entry.Key, target.Scope);
+            Requeue(entry, run, now, now + SettleTicks(), retryWait: false);
+        }
+        else if (result.Outcome == RefreshOutcome.Failed && !permanent && !_stopping && run.Failures < _options.MaxFailureRetries)
+        {
+            run.Failures++;
+            var delay = FailureDelay(run.Failures);
+            Log.DebounceRunFailed(_logger, entry.Key, target.Scope, run.Failures, result.Error?.ToString() ?? "unknown error", delay.TotalMilliseconds);
+            Requeue(entry, run, now, now + delay.Ticks, retryWait: true);
+        }
+        else
+        {
+            finished = run;
+            if (result.Outcome == RefreshOutcome.Failed)
+            {
+                Log.DebounceRunGaveUp(_logger, entry.Key, target.Scope, run.Failures, result.Error?.ToString() ?? "unknown error");
+            }
+        }
+
+        if (entry.Pending is not null)
+        {
+            if (_stopping)
+            {
+                next = TakePending(entry, now);
+            }
+            else
+            {
+                Arm(entry, now);
+            }
+        }
+        else
+        {
+            ForgetIfIdle(entry, now);
+        }
+
+        return finished;
+    }
+
+    private void LogBookkeepingFailed(string key, Exception error)
+    {
+        try
+        {
+            Log.DebounceBookkeepingFailed(_logger, key, error.Message, error);
+        }
+        catch (Exception)
+        {
+            // The logger is what failed: nothing better to do than carry on completing the tickets.
         }
     }
 
@@ -345,16 +466,16 @@ internal sealed class RefreshDebouncer : IRefreshDebouncer, IDisposable
         if (entry.Pending is null)
         {
             entry.FirstRequestTicks = now;
-            Volatile.Write(ref entry.DueTicks, due);
+            entry.DueTicks = due;
             entry.Pending = run;
         }
         else
         {
             // Requests arrived during the run: one pending run now covers them and the requeued ones.
             entry.Pending.Merge(run);
-            if (due > Volatile.Read(ref entry.DueTicks))
+            if (due > entry.DueTicks)
             {
-                Volatile.Write(ref entry.DueTicks, due);
+                entry.DueTicks = due;
             }
         }
 
@@ -365,40 +486,79 @@ internal sealed class RefreshDebouncer : IRefreshDebouncer, IDisposable
     {
         // Kept until MinInterval after its last run, so the next request still honours MinInterval; then forgotten.
         var forgetAt = (entry.LastRunStartTicks == DebounceEntry.None ? now : entry.LastRunStartTicks) + _minIntervalTicks;
-        if (now >= forgetAt)
+        if (_disposed || now >= forgetAt)
         {
-            entry.Removed = true;
-            entry.Timer?.Dispose();
-            entry.Timer = null;
-            _store.Remove(entry);
+            Forget(entry);
         }
         else
         {
-            Volatile.Write(ref entry.DueTicks, forgetAt);
+            entry.DueTicks = forgetAt;
             Arm(entry, now);
         }
     }
 
+    private void Forget(DebounceEntry entry)
+    {
+        entry.Removed = true;
+        entry.Timer?.Dispose();
+        entry.Timer = null;
+        _entries.TryRemove(new KeyValuePair<string, DebounceEntry>(entry.Key, entry));
+    }
+
+    /// <summary>(Re)arms the key's timer for its due time; never after Dispose. The caller holds the entry's lock.</summary>
     private void Arm(DebounceEntry entry, long now)
     {
-        var delay = TimeSpan.FromTicks(Math.Max(0, Volatile.Read(ref entry.DueTicks) - now));
-        if (entry.Timer is null)
+        if (_disposed)
         {
-            entry.Timer = _time.CreateTimer(_onTimer, entry, delay, Timeout.InfiniteTimeSpan);
+            return;
+        }
+
+        var delay = TimeSpan.FromTicks(Math.Max(0, entry.DueTicks - now));
+        if (entry.Timer is not null)
+        {
+            entry.Timer.Change(delay, Timeout.InfiniteTimeSpan);
+            return;
+        }
+
+        ITimer timer;
+        var suppressed = SuppressFlow();
+        try
+        {
+            timer = _time.CreateTimer(_onTimer, entry, delay, Timeout.InfiniteTimeSpan);
+        }
+        finally
+        {
+            RestoreFlow(suppressed);
+        }
+
+        // A test clock may have fired it inside CreateTimer (reentering this lock), which may have forgotten the key or armed another timer.
+        if (entry.Removed || entry.Timer is not null)
+        {
+            timer.Dispose();
         }
         else
         {
-            entry.Timer.Change(delay, Timeout.InfiniteTimeSpan);
+            entry.Timer = timer;
         }
     }
 
-    /// <summary>Moves the pending run to <paramref name="settled"/> (clamped) if that is later; lock-free, so it may race with other requests.</summary>
-    private void PushBack(DebounceEntry entry, long settled)
+    /// <summary>Stops the current execution context from flowing into timers and tasks created until <see cref="RestoreFlow"/>.</summary>
+    private static bool SuppressFlow()
     {
-        var due = Clamp(entry, settled);
-        long current;
-        while ((current = Volatile.Read(ref entry.DueTicks)) < due && Interlocked.CompareExchange(ref entry.DueTicks, due, current) != current)
+        if (ExecutionContext.IsFlowSuppressed())
         {
+            return false;
+        }
+
+        ExecutionContext.SuppressFlow();
+        return true;
+    }
+
+    private static void RestoreFlow(bool suppressed)
+    {
+        if (suppressed && ExecutionContext.IsFlowSuppressed())
+        {
+            ExecutionContext.RestoreFlow();
         }
     }
 
@@ -416,8 +576,6 @@ internal sealed class RefreshDebouncer : IRefreshDebouncer, IDisposable
     }
 
     private long SettleTicks() => _delayMinTicks + (long)(_delaySpreadTicks * _random());
-
-    private static DateTimeOffset Utc(long ticks) => new(ticks, TimeSpan.Zero);
 
     private TimeSpan FailureDelay(int failures)
     {

@@ -83,4 +83,8 @@ internal static partial class Log
     [LoggerMessage(MatViewRefreshEventIds.DebounceDisabled, LogLevel.Warning,
         "Debounced refreshes are disabled by {Variable}")]
     public static partial void DebounceDisabled(ILogger logger, string variable);
+
+    [LoggerMessage(MatViewRefreshEventIds.DebounceBookkeepingFailed, LogLevel.Error,
+        "Bookkeeping after the debounced refresh of {Key} failed ({Error}); its tickets are completed and the key starts afresh")]
+    public static partial void DebounceBookkeepingFailed(ILogger logger, string key, string error, Exception exception);
 }

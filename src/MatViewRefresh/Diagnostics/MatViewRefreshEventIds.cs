@@ -62,4 +62,7 @@ public static class MatViewRefreshEventIds
 
     /// <summary>Debounced refreshes are disabled by the MATVIEWREFRESH_DISABLE kill switch.</summary>
     public const int DebounceDisabled = 2006;
+
+    /// <summary>The bookkeeping after a debounced run failed; the run's tickets are completed and its key starts afresh.</summary>
+    public const int DebounceBookkeepingFailed = 2007;
 }

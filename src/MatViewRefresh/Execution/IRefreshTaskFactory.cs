@@ -3,6 +3,8 @@ namespace MatViewRefresh;
 /// <summary>
 /// Launches the debouncer's background work. The default runs it on the thread pool with a token cancelled when the
 /// host has stopped; <c>MatViewRefresh.Testing</c> has an inline factory that runs it synchronously for deterministic tests.
+/// The debouncer calls <see cref="Run"/> with execution-context flow suppressed, so work queued by the factory does not
+/// carry the context (AsyncLocals, <c>Activity.Current</c>) of whichever request or timer happened to launch it.
 /// </summary>
 public interface IRefreshTaskFactory
 {
