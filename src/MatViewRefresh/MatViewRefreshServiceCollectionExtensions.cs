@@ -17,8 +17,30 @@ public static class MatViewRefreshServiceCollectionExtensions
     /// Calling it again adds nothing twice; services registered before it (an executor, a <see cref="TimeProvider"/>) are kept.
     /// </summary>
     /// <param name="services">The services.</param>
+    public static IServiceCollection AddMatViewRefresh(this IServiceCollection services) => AddCore(services, null);
+
+    /// <summary>Adds MatViewRefresh (see <see cref="AddMatViewRefresh(IServiceCollection)"/>) with options set in code.</summary>
+    /// <param name="services">The services.</param>
     /// <param name="configure">Sets options in code; runs after any configuration binding.</param>
-    public static IServiceCollection AddMatViewRefresh(this IServiceCollection services, Action<MatViewRefreshOptions>? configure = null)
+    public static IServiceCollection AddMatViewRefresh(this IServiceCollection services, Action<MatViewRefreshOptions> configure)
+    {
+        ArgumentNullException.ThrowIfNull(configure);
+        return AddCore(services, configure);
+    }
+
+    /// <summary>Adds MatViewRefresh with options bound from a configuration section (usually <c>MatViewRefresh</c>).</summary>
+    /// <param name="services">The services.</param>
+    /// <param name="configuration">The section to bind, for example <c>builder.Configuration.GetSection("MatViewRefresh")</c>.</param>
+    /// <param name="configure">Sets options in code after binding.</param>
+    public static IServiceCollection AddMatViewRefresh(this IServiceCollection services, IConfiguration configuration, Action<MatViewRefreshOptions>? configure = null)
+    {
+        ArgumentNullException.ThrowIfNull(services);
+        ArgumentNullException.ThrowIfNull(configuration);
+        services.AddOptions<MatViewRefreshOptions>().Bind(configuration);
+        return AddCore(services, configure);
+    }
+
+    private static IServiceCollection AddCore(IServiceCollection services, Action<MatViewRefreshOptions>? configure)
     {
         ArgumentNullException.ThrowIfNull(services);
         services.AddOptions<MatViewRefreshOptions>().ValidateOnStart();
@@ -43,17 +65,5 @@ public static class MatViewRefreshServiceCollectionExtensions
         services.TryAddSingleton<IRefreshDebouncer, RefreshDebouncer>();
         services.TryAddEnumerable(ServiceDescriptor.Singleton<IHostedService, RefreshDebouncerHostedService>());
         return services;
-    }
-
-    /// <summary>Adds MatViewRefresh with options bound from a configuration section (usually <c>MatViewRefresh</c>).</summary>
-    /// <param name="services">The services.</param>
-    /// <param name="configuration">The section to bind, for example <c>builder.Configuration.GetSection("MatViewRefresh")</c>.</param>
-    /// <param name="configure">Sets options in code after binding.</param>
-    public static IServiceCollection AddMatViewRefresh(this IServiceCollection services, IConfiguration configuration, Action<MatViewRefreshOptions>? configure = null)
-    {
-        ArgumentNullException.ThrowIfNull(services);
-        ArgumentNullException.ThrowIfNull(configuration);
-        services.AddOptions<MatViewRefreshOptions>().Bind(configuration);
-        return services.AddMatViewRefresh(configure);
     }
 }
