@@ -8,6 +8,18 @@ namespace MatViewRefresh.Tests;
 
 public sealed class TelemetryTests
 {
+    private static ActivityListener ListenToSpans(List<Activity> spans)
+    {
+        var listener = new ActivityListener
+        {
+            ShouldListenTo = source => source.Name == "MatViewRefresh",
+            Sample = (ref ActivityCreationOptions<ActivityContext> _) => ActivitySamplingResult.AllData,
+            ActivityStopped = a => { lock (spans) { spans.Add(a); } },
+        };
+        ActivitySource.AddActivityListener(listener);
+        return listener;
+    }
+
     [Fact]
     public async Task Each_refresh_has_one_span_and_is_counted_by_outcome_with_its_duration()
     {
@@ -20,13 +32,7 @@ public sealed class TelemetryTests
         var meterFactory = services.GetRequiredService<IMeterFactory>();
 
         var spans = new List<Activity>();
-        using var activities = new ActivityListener
-        {
-            ShouldListenTo = source => source.Name == "MatViewRefresh",
-            Sample = (ref ActivityCreationOptions<ActivityContext> _) => ActivitySamplingResult.AllData,
-            ActivityStopped = a => { lock (spans) { spans.Add(a); } },
-        };
-        ActivitySource.AddActivityListener(activities);
+        using var activities = ListenToSpans(spans);
         var counted = new List<(string Instrument, string? Unit, string? Outcome, string? Target)>();
         using var meters = new MeterListener
         {
@@ -76,13 +82,7 @@ public sealed class TelemetryTests
         await using var services = new ServiceCollection().AddMatViewRefresh().AddRecordingRefreshExecutor(recorder).BuildServiceProvider();
         var refresher = services.GetRequiredService<IMaterializedViewRefresher>();
         var spans = new List<Activity>();
-        using var activities = new ActivityListener
-        {
-            ShouldListenTo = source => source.Name == "MatViewRefresh",
-            Sample = (ref ActivityCreationOptions<ActivityContext> _) => ActivitySamplingResult.AllData,
-            ActivityStopped = a => { lock (spans) { spans.Add(a); } },
-        };
-        ActivitySource.AddActivityListener(activities);
+        using var activities = ListenToSpans(spans);
 
         await refresher.RefreshAsync(RefreshTarget.Function("telemetry.per_user_fn", ("user_id", "alice@example.com")));
 
