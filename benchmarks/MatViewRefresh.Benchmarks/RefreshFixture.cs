@@ -57,6 +57,21 @@ public sealed class RefreshFixture : IAsyncDisposable
         return fixture;
     }
 
+    /// <summary>Attaches to a database <see cref="StartAsync"/> set up, with its own data source and refresher (for other connection settings).</summary>
+    /// <param name="connectionString">The database, with whatever settings the connections should have.</param>
+    /// <param name="views">Views to refresh once through the new refresher (its catalog cache and pool warmed).</param>
+    public static async Task<RefreshFixture> AttachAsync(string connectionString, IEnumerable<BenchmarkView> views)
+    {
+        var dataSource = NpgsqlDataSource.Create(connectionString);
+        var fixture = new RefreshFixture(null, connectionString, dataSource, BuildServices(dataSource));
+        foreach (var view in views)
+        {
+            await fixture.LibraryAsync(view);
+        }
+
+        return fixture;
+    }
+
     /// <summary>
     /// Services as an app would register them (<c>AddMatViewRefresh</c> on the app's data source), with
     /// <paramref name="configure"/> applied to the collection afterwards (to replace a service, say).
