@@ -23,7 +23,7 @@ namespace MatViewRefresh.Benchmarks;
 internal static class OverheadReport
 {
     private const string Usage = """
-        overhead [--tiny-rounds N] [--large-rounds N] [--tiny-warmup N] [--large-warmup N]
+        overhead [--tiny-rounds N] [--large-rounds N] [--tiny-warmup N] [--warmup-seconds S] [--large-warmup N]
                  [--tiny-alloc-ops N] [--large-alloc-ops N] [--client-ops N] [--split-ops N] [--server-ops N]
                  [--bucket-ms X] [--no-large] [--no-server-breakdown]
         """;
@@ -69,6 +69,7 @@ internal static class OverheadReport
                 fixture,
                 view,
                 tiny ? settings.TinyWarmup : settings.LargeWarmup,
+                tiny ? TimeSpan.FromSeconds(settings.WarmupSeconds) : TimeSpan.Zero,
                 tiny ? settings.TinyRounds : settings.LargeRounds,
                 tiny ? settings.TinyAllocOps : settings.LargeAllocOps));
         }
@@ -87,7 +88,7 @@ internal static class OverheadReport
         return 0;
     }
 
-    private static async Task<ViewResult> MeasureViewAsync(RefreshFixture fixture, BenchmarkView view, int warmup, int rounds, int allocOps)
+    private static async Task<ViewResult> MeasureViewAsync(RefreshFixture fixture, BenchmarkView view, int warmup, TimeSpan warmupTime, int rounds, int allocOps)
     {
         var methods = new Func<Task>[] { () => fixture.RawAsync(view), () => fixture.LibraryAsync(view), () => fixture.NaiveAsync(view) };
         var samples = new double[3][];
@@ -96,13 +97,21 @@ internal static class OverheadReport
             samples[m] = new double[rounds];
         }
 
-        for (var round = 0; round < warmup; round++)
+        // A fresh server runs the same calls up to twice as slowly for its first ~10 s (seen on the 2-core machine with
+        // the CPU idle and its speed unchanged), so the warm-up lasts a minimum time as well as a minimum of rounds.
+        var warmupClock = Stopwatch.StartNew();
+        var warmupRounds = 0;
+        while (warmupRounds < warmup || warmupClock.Elapsed < warmupTime)
         {
-            foreach (var m in Orders[round % Orders.Length])
+            foreach (var m in Orders[warmupRounds % Orders.Length])
             {
                 await methods[m]();
             }
+
+            warmupRounds++;
         }
+
+        warmup = warmupRounds;
 
         GC.Collect();
         GC.WaitForPendingFinalizers();
@@ -113,8 +122,18 @@ internal static class OverheadReport
         }
 
         var last = Orders[(warmup - 1 + Orders.Length) % Orders.Length][2];
+        var chunks = Math.Min(10, rounds);
+        var cpu = new CpuTimes[chunks + 1];
+        var probe = new double[chunks];
+        var chunk = 0;
         for (var round = 0; round < rounds; round++)
         {
+            if (round == chunk * rounds / chunks)
+            {
+                probe[chunk] = CpuProbe();
+                cpu[chunk++] = CpuTimes.Read();
+            }
+
             foreach (var m in Orders[round % Orders.Length])
             {
                 var started = Stopwatch.GetTimestamp();
@@ -125,6 +144,7 @@ internal static class OverheadReport
             }
         }
 
+        cpu[chunks] = CpuTimes.Read();
         var allocated = new double[3];
         var alone = new double[3];
         for (var m = 0; m < 3; m++)
@@ -132,7 +152,7 @@ internal static class OverheadReport
             (allocated[m], alone[m]) = await AllocatedPerOpAsync(methods[m], allocOps);
         }
 
-        return new ViewResult(view, warmup, rounds, allocOps, samples, previous, allocated, alone);
+        return new ViewResult(view, warmup, rounds, allocOps, samples, previous, allocated, alone, cpu, probe);
     }
 
     /// <summary>
@@ -151,6 +171,27 @@ internal static class OverheadReport
 
         var elapsed = Stopwatch.GetElapsedTime(started).TotalMilliseconds;
         return ((GC.GetTotalAllocatedBytes(precise: true) - before) / (double)ops, elapsed / ops);
+    }
+
+    /// <summary>The fastest of 5 runs of a fixed piece of CPU work (hashing 64 KB), in µs: whether the CPU itself got faster or slower.</summary>
+    private static double CpuProbe()
+    {
+        Span<byte> data = stackalloc byte[1024];
+        Span<byte> hash = stackalloc byte[32];
+        var best = double.MaxValue;
+        for (var run = 0; run < 5; run++)
+        {
+            var started = Stopwatch.GetTimestamp();
+            for (var i = 0; i < 64; i++)
+            {
+                data[0] = (byte)i;
+                System.Security.Cryptography.SHA256.HashData(data, hash);
+            }
+
+            best = Math.Min(best, Stopwatch.GetElapsedTime(started).TotalMicroseconds);
+        }
+
+        return best;
     }
 
     /// <summary>RefreshAsync through a real catalog and pipeline, but an executor that runs nothing: the library's own cost per call.</summary>
@@ -351,7 +392,7 @@ internal static class OverheadReport
     private static void PrintView(StringBuilder o, ViewResult r)
     {
         o.AppendLine();
-        o.AppendLine(CultureInfo.InvariantCulture, $"**{r.View.Label}**: {r.Rounds} rounds after {r.Warmup} warm-up rounds; allocations over {r.AllocOps} calls per method.");
+        o.AppendLine(CultureInfo.InvariantCulture, $"**{r.View.Label}**: {r.Rounds} rounds after {r.Warmup:N0} warm-up rounds; allocations over {r.AllocOps} calls per method.");
         o.AppendLine();
         o.AppendLine("| method | median | p90 | mean | Δ vs raw (median, paired) | ratio of medians | allocated |");
         o.AppendLine("| --- | ---: | ---: | ---: | ---: | ---: | ---: |");
@@ -378,6 +419,16 @@ internal static class OverheadReport
                 return Stats.Median(r.Samples[m][from..to]).ToString("0.000", CultureInfo.InvariantCulture);
             });
             o.AppendLine(CultureInfo.InvariantCulture, $"| {MethodNames[m]} | {string.Join(" | ", parts)} |");
+        }
+
+        if (r.Cpu.All(c => c.Total > 0))
+        {
+            // The whole machine's CPU (/proc/stat): this process and PostgreSQL take about one core; more is other work, steal is the hypervisor's.
+            var busy = Enumerable.Range(0, chunks).Select(c => CpuTimes.BusyCores(r.Cpu[c], r.Cpu[c + 1]).ToString("0.00", CultureInfo.InvariantCulture));
+            var steal = Enumerable.Range(0, chunks).Select(c => CpuTimes.StealPercent(r.Cpu[c], r.Cpu[c + 1]).ToString("0.0", CultureInfo.InvariantCulture) + " %");
+            o.AppendLine(CultureInfo.InvariantCulture, $"| cores busy (whole machine, of {Environment.ProcessorCount}) | {string.Join(" | ", busy)} |");
+            o.AppendLine(CultureInfo.InvariantCulture, $"| CPU steal | {string.Join(" | ", steal)} |");
+            o.AppendLine(CultureInfo.InvariantCulture, $"| fixed CPU work, µs (the client's CPU speed) | {string.Join(" | ", r.Probe.Select(p => p.ToString("0", CultureInfo.InvariantCulture)))} |");
         }
 
         o.AppendLine();
@@ -576,11 +627,37 @@ internal static class OverheadReport
         ? (bytes / 1024).ToString("0.0", CultureInfo.InvariantCulture) + " KB"
         : bytes.ToString("0", CultureInfo.InvariantCulture) + " B";
 
+    /// <summary>The aggregate <c>cpu</c> line of <c>/proc/stat</c>, in clock ticks; zero where it cannot be read.</summary>
+    private readonly record struct CpuTimes(long Total, long Idle, long Steal)
+    {
+        public static CpuTimes Read()
+        {
+            try
+            {
+                var fields = File.ReadLines("/proc/stat").First().Split(' ', StringSplitOptions.RemoveEmptyEntries).Skip(1).Take(8)
+                    .Select(f => long.Parse(f, CultureInfo.InvariantCulture)).ToArray();
+                return new CpuTimes(fields.Sum(), fields[3] + fields[4], fields.Length > 7 ? fields[7] : 0);
+            }
+            catch (Exception e) when (e is IOException or FormatException or UnauthorizedAccessException or IndexOutOfRangeException)
+            {
+                return default;
+            }
+        }
+
+        public static double BusyCores(CpuTimes from, CpuTimes to) =>
+            to.Total == from.Total ? 0 : Environment.ProcessorCount * (1 - ((to.Idle - from.Idle) / (double)(to.Total - from.Total)));
+
+        public static double StealPercent(CpuTimes from, CpuTimes to) =>
+            to.Total == from.Total ? 0 : 100.0 * (to.Steal - from.Steal) / (to.Total - from.Total);
+    }
+
     private sealed record Machine(string Date, int Cores, string Cpu, string Postgres, string Dotnet, string Npgsql, string Commit, string LoadAtStart);
 
     /// <param name="Previous">For each method and round, the method that ran just before it.</param>
     /// <param name="Alone">Mean ms per call over the allocation block, where the method ran alone.</param>
-    private sealed record ViewResult(BenchmarkView View, int Warmup, int Rounds, int AllocOps, double[][] Samples, int[][] Previous, double[] Allocated, double[] Alone);
+    /// <param name="Cpu">The machine's CPU counters at the start of each tenth of the rounds, and at the end.</param>
+    /// <param name="Probe">µs of a fixed piece of CPU work (<see cref="CpuProbe"/>) at the start of each tenth.</param>
+    private sealed record ViewResult(BenchmarkView View, int Warmup, int Rounds, int AllocOps, double[][] Samples, int[][] Previous, double[] Allocated, double[] Alone, CpuTimes[] Cpu, double[] Probe);
 
     private sealed record ClientResult(int Ops, double[] Samples, double Allocated, int Synchronous, long Calls, RefreshCommand? LastCommand);
 
@@ -629,11 +706,11 @@ internal static class OverheadReport
 
     private sealed record Settings(
         int TinyRounds, int LargeRounds, int TinyWarmup, int LargeWarmup, int TinyAllocOps, int LargeAllocOps,
-        int ClientOps, int SplitOps, int ServerOps, double? BucketMs, bool Large, bool ServerBreakdown)
+        int ClientOps, int SplitOps, int ServerOps, double? BucketMs, bool Large, bool ServerBreakdown, double WarmupSeconds)
     {
         public static Settings Parse(string[] args)
         {
-            var s = new Settings(2000, 30, 300, 3, 300, 5, 20_000, 500, 300, null, true, true);
+            var s = new Settings(2000, 30, 300, 3, 300, 5, 20_000, 500, 300, null, true, true, 10);
             for (var i = 0; i < args.Length; i++)
             {
                 string Value() => i + 1 < args.Length ? args[++i] : throw new ArgumentException($"{args[i]} needs a value.");
@@ -662,6 +739,12 @@ internal static class OverheadReport
                             ? w
                             : throw new ArgumentException("--bucket-ms needs a positive number."),
                     },
+                    "--warmup-seconds" => s with
+                    {
+                        WarmupSeconds = double.TryParse(Value(), NumberStyles.Float, CultureInfo.InvariantCulture, out var t) && t >= 0
+                            ? t
+                            : throw new ArgumentException("--warmup-seconds needs a number, 0 or more."),
+                    },
                     "--no-large" => s with { Large = false },
                     "--no-server-breakdown" => s with { ServerBreakdown = false },
                     _ => throw new ArgumentException($"Unknown option {args[i]}."),
@@ -673,7 +756,7 @@ internal static class OverheadReport
 
         public override string ToString() => string.Create(
             CultureInfo.InvariantCulture,
-            $"--tiny-rounds {TinyRounds} --large-rounds {LargeRounds} --tiny-warmup {TinyWarmup} --large-warmup {LargeWarmup}{(Large ? string.Empty : " --no-large")}{(ServerBreakdown ? string.Empty : " --no-server-breakdown")}");
+            $"--tiny-rounds {TinyRounds} --large-rounds {LargeRounds} --tiny-warmup {TinyWarmup} --warmup-seconds {WarmupSeconds} --large-warmup {LargeWarmup}{(Large ? string.Empty : " --no-large")}{(ServerBreakdown ? string.Empty : " --no-server-breakdown")}");
     }
 
     private static class Stats
