@@ -97,7 +97,7 @@ internal static class OverheadReport
             samples[m] = new double[rounds];
         }
 
-        // A fresh server runs the same calls up to twice as slowly for its first ~10 s (seen on the 2-core machine with
+        // A fresh server ran the same calls up to twice as slowly for its first 10-20 s (seen on the 2-core machine with
         // the CPU idle and its speed unchanged), so the warm-up lasts a minimum time as well as a minimum of rounds.
         var warmupClock = Stopwatch.StartNew();
         var warmupRounds = 0;
@@ -710,7 +710,7 @@ internal static class OverheadReport
     {
         public static Settings Parse(string[] args)
         {
-            var s = new Settings(2000, 30, 300, 3, 300, 5, 20_000, 500, 300, null, true, true, 10);
+            var s = new Settings(2000, 30, 300, 3, 300, 5, 20_000, 500, 300, null, true, true, 20);
             for (var i = 0; i < args.Length; i++)
             {
                 string Value() => i + 1 < args.Length ? args[++i] : throw new ArgumentException($"{args[i]} needs a value.");
