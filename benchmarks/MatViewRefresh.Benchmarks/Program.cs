@@ -4,7 +4,13 @@ using MatViewRefresh.Benchmarks;
 if (args is ["coalescing"])
 {
     await CoalescingReport.RunAsync();
-    return;
+    return 0;
+}
+
+if (args is ["overhead", .. var options])
+{
+    return await OverheadReport.RunAsync(options);
 }
 
 BenchmarkSwitcher.FromAssembly(typeof(Program).Assembly).Run(args);
+return 0;
