@@ -51,7 +51,13 @@ internal sealed class FakeCatalog : IMatViewCatalog
     public Task<MaterializedViewNotFoundException> NotFoundAsync(QualifiedName name, CancellationToken cancellationToken) =>
         Task.FromResult(new MaterializedViewNotFoundException(name, NameSuggestions.For(name, _views.Select(v => v.Name))));
 
-    public Task ValidateFunctionAsync(RefreshTarget target, CancellationToken cancellationToken) => Task.CompletedTask;
+    /// <summary>Function targets that do not exist: validating them throws.</summary>
+    public HashSet<string> MissingFunctions { get; } = [];
+
+    public Task ValidateFunctionAsync(RefreshTarget target, CancellationToken cancellationToken) =>
+        MissingFunctions.Contains(target.Name.ToString())
+            ? throw new RefreshFunctionNotFoundException(target.Name, [.. target.Parameters.Select(p => p.Name)], [], null)
+            : Task.CompletedTask;
 
     public Task<MatViewGraph> LoadGraphAsync(CancellationToken cancellationToken) => Task.FromResult(Graph());
 }

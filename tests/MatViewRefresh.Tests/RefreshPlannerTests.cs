@@ -74,4 +74,13 @@ public sealed class RefreshPlannerTests
 
         Assert.Equal("Materialized view 'sales.daily_total' does not exist. Did you mean 'sales.daily_totals'?", e.Message);
     }
+
+    [Fact]
+    public void Direct_upstream_stops_at_the_nearest_materialized_view()
+    {
+        var graph = new FakeCatalog().View("a").View("b", readsFrom: "a").View("c", readsFrom: "b").Graph();
+
+        Assert.Equal(["public.b"], graph.DirectUpstream(QualifiedName.Parse("c")).Select(n => n.ToString()));
+        Assert.Equal(["public.a", "public.b"], graph.AllUpstream(QualifiedName.Parse("c")).Select(n => n.ToString()).Order());
+    }
 }

@@ -70,6 +70,7 @@ public sealed class TelemetryTests
         Assert.Equal(2, mine.Count);
         Assert.Equal(["Succeeded", "Failed"], mine.Select(s => s.GetTagItem("matview_refresh.outcome")));
         Assert.Equal(ActivityStatusCode.Error, mine[1].Status);
+        Assert.All(mine, span => Assert.Null(span.GetTagItem("matview_refresh.scope"))); // a whole view has no scope
         var measurements = counted.Where(c => c.Target == "telemetry.unique_view_name").ToList();
         Assert.Equal(["succeeded", "failed"], measurements.Where(m => m.Instrument == "matview_refresh.refreshes").Select(m => m.Outcome));
         Assert.Equal(["s", "s"], measurements.Where(m => m.Instrument == "matview_refresh.refresh.duration").Select(m => m.Unit));

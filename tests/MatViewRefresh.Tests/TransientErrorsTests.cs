@@ -12,7 +12,14 @@ public sealed class TransientErrorsTests
     [InlineData("40P01")]
     [InlineData("55P03")]
     [InlineData("57P01")]
+    [InlineData("57P02")]
+    [InlineData("57P03")]
     [InlineData("53300")]
+    [InlineData("53400")]
+    [InlineData("08000")]
+    [InlineData("08001")]
+    [InlineData("08003")]
+    [InlineData("08004")]
     [InlineData("08006")]
     public void Transient_sqlstates_are_retried(string sqlState) => Assert.True(TransientErrors.IsTransient(Pg(sqlState)));
 
@@ -66,5 +73,35 @@ public sealed class TransientErrorsTests
     public void A_missing_object_of_our_own_schema_means_a_damaged_log(string sqlState, string message, bool damaged)
     {
         Assert.Equal(damaged, TransientErrors.IsMissingLogObject(Pg(sqlState, message), "matview_refresh"));
+    }
+
+    [Fact]
+    public void A_missing_object_inside_our_own_functions_means_a_damaged_log_even_when_the_message_does_not_name_the_schema()
+    {
+        var inside = new PostgresException("relation \"refresh_history\" does not exist", "ERROR", "ERROR", "42P01",
+            where: "PL/pgSQL function matview_refresh.finish_refresh(text,text,text,integer,text,regclass,timestamp with time zone) line 9 at SQL statement");
+
+        Assert.True(TransientErrors.IsMissingLogObject(inside, "matview_refresh"));
+        Assert.False(TransientErrors.IsMissingLogObject(new InvalidOperationException("matview_refresh"), "matview_refresh"));
+    }
+
+    [Fact]
+    public void Connection_losses_are_transient_other_client_errors_are_not()
+    {
+        Assert.True(TransientErrors.IsTransient(new NpgsqlException("lost", new IOException("reset"))));
+        Assert.True(TransientErrors.IsTransient(new NpgsqlException("refused", new System.Net.Sockets.SocketException(111))));
+        Assert.True(TransientErrors.IsTransient(new NpgsqlException("slow", new TimeoutException())));
+        Assert.False(TransientErrors.IsTransient(new NpgsqlException("bad", new FormatException())));
+    }
+
+    [Fact]
+    public void An_error_keeps_the_servers_message_and_hint()
+    {
+        var error = TransientErrors.ToError(new PostgresException("cannot refresh", "ERROR", "ERROR", "55000", hint: "Create a unique index."));
+
+        Assert.Equal("55000", error.SqlState);
+        Assert.Equal("cannot refresh Create a unique index.", error.Message);
+        Assert.Equal("cannot refresh", TransientErrors.ToError(Pg("55000", "cannot refresh")).Message);
+        Assert.StartsWith("The refresh attempt timed out: ", TransientErrors.ToError(new TimeoutRejectedException("late")).Message);
     }
 }
