@@ -45,17 +45,54 @@ public sealed class HardeningTests(DatabaseFixture db) : IClassFixture<DatabaseF
         Assert.Equal(result.DataAsOf, entry.DataAsOf);
     }
 
-    [Fact]
-    public async Task Data_committed_before_data_as_of_is_in_the_view()
+    [Theory]
+    [InlineData("read committed")]
+    [InlineData("repeatable read")]
+    public async Task A_row_is_in_the_view_exactly_when_it_committed_before_data_as_of(string isolation)
     {
-        using var services = db.CreateServices();
-        await db.ExecuteAsync("INSERT INTO hard.items (id) VALUES (100)");
-        var committed = await db.ScalarAsync<DateTime>("SELECT clock_timestamp()");
+        // The refresh waits for another instance's refresh of the view (its advisory lock); one row commits before the
+        // refresh starts, another while it waits. data_as_of must tell them apart under either isolation level.
+        var table = "hard.rows_" + isolation.Replace(' ', '_');
+        await db.ExecuteAsync($"DROP TABLE IF EXISTS {table} CASCADE; CREATE TABLE {table} (id int PRIMARY KEY); CREATE MATERIALIZED VIEW {table}_mv AS SELECT id FROM {table}");
+        var connection = new NpgsqlConnectionStringBuilder(db.ConnectionString) { Options = "-c default_transaction_isolation=" + isolation.Replace(" ", "\\ ", StringComparison.Ordinal) }.ConnectionString;
+        var target = RefreshTarget.View(table + "_mv");
+        using var services = db.CreateServices(more: s => s.AddSingleton(NpgsqlDataSource.Create(connection)));
+        await using var holder = await db.DataSource.OpenConnectionAsync();
+        await using (var hold = new NpgsqlCommand("SELECT pg_advisory_lock($1)", holder) { Parameters = { new() { Value = RefreshSql.LockKey(target) } } })
+        {
+            await hold.ExecuteNonQueryAsync();
+        }
 
-        var result = await services.GetRequiredService<IMaterializedViewRefresher>().RefreshAsync(RefreshTarget.View("hard.plain"));
+        await db.ExecuteAsync($"INSERT INTO {table} VALUES (1)");
+        var before = await db.ScalarAsync<DateTime>("SELECT clock_timestamp()");
+        var refresh = services.GetRequiredService<IMaterializedViewRefresher>().RefreshAsync(target);
+        await DatabaseFixture.EventuallyAsync(
+            async () => await db.ScalarAsync<long>("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted") > 0,
+            "the refresh to wait for the view's lock");
+        await db.ExecuteAsync($"INSERT INTO {table} VALUES (2)");
+        var during = await db.ScalarAsync<DateTime>("SELECT clock_timestamp()");
+        await using (var release = new NpgsqlCommand("SELECT pg_advisory_unlock_all()", holder))
+        {
+            await release.ExecuteNonQueryAsync();
+        }
 
-        Assert.True(result.DataAsOf > new DateTimeOffset(committed, TimeSpan.Zero));
-        Assert.Equal(1L, await db.ScalarAsync<long>("SELECT count(*) FROM hard.plain WHERE id = 100"));
+        var result = await refresh.WaitAsync(TimeSpan.FromSeconds(30));
+
+        Assert.True(result.Success, result.Error?.ToString());
+        var asOf = result.DataAsOf!.Value.UtcDateTime;
+        var visible = new HashSet<int>();
+        await using (var read = db.DataSource.CreateCommand($"SELECT id FROM {table}_mv"))
+        await using (var reader = await read.ExecuteReaderAsync())
+        {
+            while (await reader.ReadAsync())
+            {
+                visible.Add(reader.GetInt32(0));
+            }
+        }
+
+        Assert.Equal(before < asOf, visible.Contains(1));
+        Assert.Equal(during < asOf, visible.Contains(2));
+        Assert.Contains(1, visible);
     }
 
     [Fact]
@@ -88,6 +125,28 @@ public sealed class HardeningTests(DatabaseFixture db) : IClassFixture<DatabaseF
         await db.ExecuteAsync("DROP TABLE matview_refresh.refresh_log");
         await log.EnsureSchemaAsync();
         Assert.Equal(1L, await db.ScalarAsync<long>("SELECT count(*) FROM pg_tables WHERE schemaname = 'matview_refresh' AND tablename = 'refresh_log'"));
+    }
+
+    [Fact]
+    public async Task With_AutoCreateSchema_off_a_damaged_log_is_reported_not_repaired()
+    {
+        using var services = db.CreateServices();
+        Assert.True((await services.GetRequiredService<IMaterializedViewRefresher>().RefreshAsync(RefreshTarget.View("hard.plain"))).Success);
+        await db.ExecuteAsync("DROP TABLE matview_refresh.refresh_history");
+        try
+        {
+            var result = await db.CreateServices(o => o.AutoCreateSchema = false).GetRequiredService<IMaterializedViewRefresher>()
+                .RefreshAsync(RefreshTarget.View("hard.plain"));
+
+            Assert.Equal(RefreshOutcome.Failed, result.Outcome);
+            Assert.Equal("42P01", result.Error!.SqlState);
+            Assert.Contains("matview_refresh.refresh_history", result.Error.Message);
+            Assert.Equal(0L, await db.ScalarAsync<long>("SELECT count(*) FROM pg_tables WHERE schemaname = 'matview_refresh' AND tablename = 'refresh_history'"));
+        }
+        finally
+        {
+            await services.GetRequiredService<IRefreshLog>().EnsureSchemaAsync();
+        }
     }
 
     [Fact]
@@ -167,6 +226,34 @@ public sealed class HardeningTests(DatabaseFixture db) : IClassFixture<DatabaseF
         Assert.True((await services.GetRequiredService<IMaterializedViewRefresher>().RefreshAsync(RefreshTarget.View("hard.plain"))).Success);
 
         Assert.Contains(logs.Categories, c => c.StartsWith("Npgsql", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public async Task When_the_prepared_statement_is_gone_behind_npgsqls_back_the_refresh_is_sent_unprepared_and_succeeds()
+    {
+        // What a pooler in transaction mode (PgBouncer before 1.21) does: the prepared statement is not on the server connection.
+        await using var one = NpgsqlDataSource.Create(new NpgsqlConnectionStringBuilder(db.ConnectionString) { MaxPoolSize = 1 }.ConnectionString);
+        var logs = new RecordingLoggerProvider();
+        await using var services = new ServiceCollection()
+            .AddSingleton(one)
+            .AddLogging(b => b.AddProvider(logs))
+            .AddMatViewRefresh()
+            .BuildServiceProvider();
+        var refresher = services.GetRequiredService<IMaterializedViewRefresher>();
+        Assert.True((await refresher.RefreshAsync(RefreshTarget.View("hard.plain"))).Success);
+        await using (var connection = await one.OpenConnectionAsync())
+        await using (var deallocate = new NpgsqlCommand("DEALLOCATE ALL", connection))
+        {
+            await deallocate.ExecuteNonQueryAsync();
+        }
+
+        var result = await refresher.RefreshAsync(RefreshTarget.View("hard.plain"));
+        var after = await refresher.RefreshAsync(RefreshTarget.View("hard.plain"));
+
+        Assert.True(result.Success, result.Error?.ToString());
+        Assert.Equal(1, result.Attempts);
+        Assert.True(after.Success, after.Error?.ToString());
+        Assert.Single(logs.Events, e => e.Id.Id == MatViewRefreshEventIds.PreparedStatementsUnavailable);
     }
 
     private static int FreePort()

@@ -145,14 +145,16 @@ public sealed class RefreshModeTests(DatabaseFixture db) : IClassFixture<Databas
             CREATE MATERIALIZED VIEW modes.upstream AS SELECT region, sum(amount) AS total FROM modes.sales GROUP BY region;
             CREATE MATERIALIZED VIEW modes.downstream AS SELECT region, total FROM modes.upstream;
             CREATE UNIQUE INDEX ON modes.downstream (region);
+            CREATE MATERIALIZED VIEW modes.downstream_no_index AS SELECT region, total FROM modes.upstream;
             REFRESH MATERIALIZED VIEW modes.upstream WITH NO DATA;
             """);
         var refresher = Refresher(o => o.MaxRetryAttempts = 3);
 
         var auto = await refresher.RefreshAsync(RefreshTarget.View("modes.downstream"));
         var concurrent = await refresher.RefreshAsync(RefreshTarget.View("modes.downstream"), new RefreshOptions { Mode = RefreshMode.Concurrent });
+        var autoChoseFull = await refresher.RefreshAsync(RefreshTarget.View("modes.downstream_no_index"));
 
-        foreach (var result in new[] { auto, concurrent })
+        foreach (var result in new[] { auto, concurrent, autoChoseFull })
         {
             Assert.Equal(RefreshOutcome.Failed, result.Outcome);
             Assert.Equal(1, result.Attempts);
@@ -162,6 +164,7 @@ public sealed class RefreshModeTests(DatabaseFixture db) : IClassFixture<Databas
         }
 
         Assert.DoesNotContain("fell back", auto.ModeReason ?? string.Empty);
+        Assert.DoesNotContain("fell back", autoChoseFull.ModeReason ?? string.Empty);
         Assert.DoesNotContain(db.Logs.Events, e => e.Id.Id == MatViewRefreshEventIds.RefreshFellBack && e.Message.Contains("modes.downstream"));
     }
 

@@ -19,7 +19,9 @@ public sealed class RefreshSqlTests
     {
         var command = RefreshSql.Refresh(RefreshTarget.View("a"), RefreshMode.Full, 2, true, TimeSpan.Zero, TimeSpan.Zero, "t", "log", countRows: true);
 
-        var statement = Assert.Single(command.Statements);
+        Assert.Equal(2, command.Statements.Count);
+        Assert.Equal(["0"], command.Statements[0].Parameters); // "no timeout" overrides a role's default too
+        var statement = command.Statements[1];
         Assert.StartsWith("SELECT mode, mode_reason, data_as_of, refreshed_at, duration_ms, row_count FROM \"log\".refresh_view(", statement.CommandText);
         Assert.Equal(["public", "a", "full", command.LockKey, true, "0", "0", "public.a", 2, "t", true], statement.Parameters);
         Assert.Equal(RefreshMode.Full, command.Mode);
@@ -42,8 +44,8 @@ public sealed class RefreshSqlTests
         var command = RefreshSql.Refresh(RefreshTarget.View("a"), null, 1, false, TimeSpan.Zero, TimeSpan.Zero, "t", "log", countRows: false);
 
         Assert.Equal(RefreshMode.Auto, command.Mode);
-        Assert.Equal("auto", command.Statements[0].Parameters[2]);
-        Assert.Equal(false, command.Statements[0].Parameters[4]);
+        Assert.Equal("auto", command.Statements[^1].Parameters[2]);
+        Assert.Equal(false, command.Statements[^1].Parameters[4]);
     }
 
     [Fact]
@@ -52,7 +54,7 @@ public sealed class RefreshSqlTests
         var command = RefreshSql.Prune(RefreshTarget.View("a"), "log", TimeSpan.FromDays(3));
 
         Assert.Equal(RefreshCommandKind.PruneHistory, command.Kind);
-        Assert.Equal("SELECT \"log\".prune_history($1)", Assert.Single(command.Statements).CommandText);
+        Assert.Equal("SELECT \"log\".prune_history($1) AS row_count", Assert.Single(command.Statements).CommandText);
         Assert.Equal([TimeSpan.FromDays(3)], command.Statements[0].Parameters);
     }
 

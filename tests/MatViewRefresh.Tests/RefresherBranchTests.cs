@@ -26,12 +26,17 @@ public sealed class RefresherBranchTests
 
     private static PostgresException Pg(string sqlState) => new("failure " + sqlState, "ERROR", "ERROR", sqlState);
 
+    /// <summary>An error raised by the REFRESH that refresh_view() ran, with the context PostgreSQL gives it.</summary>
+    private static PostgresException RefreshFailed(string sqlState, bool concurrently) => new(
+        "failure " + sqlState, "ERROR", "ERROR", sqlState,
+        where: $"SQL statement \"REFRESH MATERIALIZED VIEW {(concurrently ? "CONCURRENTLY " : string.Empty)}public.mv\"\nPL/pgSQL function matview_refresh.refresh_view(text,text,text,bigint,boolean,text,text,text,integer,text,boolean) line 44 at EXECUTE");
+
     [Fact]
     public async Task The_servers_mode_and_reason_are_reported_and_a_fallback_reason_wins_over_the_servers()
     {
         var (refresher, executor) = Create(new FakeCatalog().View("mv", uniqueIndex: false).View("ok"));
         executor.Handler = (c, _) => c.Target.Name.Name == "mv" && c.Mode == RefreshMode.Auto
-            ? throw Pg("55000")
+            ? throw RefreshFailed("55000", concurrently: true)
             : Task.FromResult(RefreshExecution.Empty with { Mode = c.Mode == RefreshMode.Auto ? RefreshMode.Concurrent : c.Mode, ModeReason = "server says so" });
 
         var plain = await refresher.RefreshAsync(RefreshTarget.View("ok"));
@@ -39,6 +44,21 @@ public sealed class RefresherBranchTests
 
         Assert.Equal((RefreshMode.Concurrent, "server says so"), (plain.ModeUsed!.Value, plain.ModeReason!));
         Assert.Equal((RefreshMode.Full, "fell back to full: no unique index without WHERE on plain columns (55000)"), (fellBack.ModeUsed!.Value, fellBack.ModeReason!));
+    }
+
+    [Fact]
+    public async Task Auto_never_falls_back_when_the_server_had_already_chosen_a_full_refresh()
+    {
+        // No usable index, and a view it reads is not populated: the server ran a full REFRESH, which failed with 55000.
+        var (refresher, executor) = Create(new FakeCatalog().View("mv", uniqueIndex: false));
+        executor.Handler = (c, _) => c.Kind == RefreshCommandKind.Refresh ? throw RefreshFailed("55000", concurrently: false) : Task.FromResult(RefreshExecution.Empty);
+
+        var result = await refresher.RefreshAsync(RefreshTarget.View("mv"));
+
+        Assert.Equal(RefreshOutcome.Failed, result.Outcome);
+        Assert.Equal("failure 55000", result.Error!.Message);
+        Assert.Single(executor.Refreshes);
+        Assert.Null(result.ModeReason);
     }
 
     [Fact]

@@ -28,6 +28,11 @@ public sealed class RefresherTests
 
     private static PostgresException Pg(string sqlState) => new("failure " + sqlState, "ERROR", "ERROR", sqlState);
 
+    /// <summary>An error raised by the REFRESH that refresh_view() ran, with the context PostgreSQL gives it.</summary>
+    private static PostgresException RefreshFailed(string sqlState, bool concurrently) => new(
+        "failure " + sqlState, "ERROR", "ERROR", sqlState,
+        where: $"SQL statement \"REFRESH MATERIALIZED VIEW {(concurrently ? "CONCURRENTLY " : string.Empty)}public.mv\"\nPL/pgSQL function matview_refresh.refresh_view(text,text,text,bigint,boolean,text,text,text,integer,text,boolean) line 44 at EXECUTE");
+
     [Fact]
     public async Task A_refresh_is_one_statement_that_locks_decides_refreshes_and_logs_with_every_value_a_parameter()
     {
@@ -38,7 +43,9 @@ public sealed class RefresherTests
         var command = Assert.Single(executor.Refreshes);
         Assert.Equal(RefreshMode.Auto, command.Mode);
         Assert.Equal(RefreshSql.LockKey(RefreshTarget.View("sales.\"Daily Totals\"")), command.LockKey);
-        var statement = Assert.Single(command.Statements);
+        Assert.Equal(2, command.Statements.Count);
+        Assert.Equal("SELECT set_config('statement_timeout', $1, true)", command.Statements[0].CommandText);
+        var statement = command.Statements[1];
         Assert.Equal(
             "SELECT mode, mode_reason, data_as_of, refreshed_at, duration_ms, row_count FROM \"matview_refresh\".refresh_view($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
             statement.CommandText);
@@ -132,7 +139,7 @@ public sealed class RefresherTests
     {
         // The server chose CONCURRENTLY, then an index was dropped before REFRESH took its lock: the catalog now says why.
         var (refresher, executor) = Create(new FakeCatalog().View("mv", uniqueIndex: false));
-        executor.Handler = (c, _) => c.Mode == RefreshMode.Auto ? throw Pg("55000") : Task.FromResult(RefreshExecution.Empty with { Mode = c.Mode });
+        executor.Handler = (c, _) => c.Mode == RefreshMode.Auto ? throw RefreshFailed("55000", concurrently: true) : Task.FromResult(RefreshExecution.Empty with { Mode = c.Mode });
 
         var result = await refresher.RefreshAsync(RefreshTarget.View("mv"));
 

@@ -32,6 +32,10 @@ internal static partial class Log
         "Could not record the failed refresh of {Target} in the history: {ErrorMessage}")]
     public static partial void FailureNotRecorded(ILogger logger, string target, string errorMessage);
 
+    [LoggerMessage(MatViewRefreshEventIds.PreparedStatementsUnavailable, LogLevel.Warning,
+        "Prepared statements do not work on this connection ({ErrorMessage}): a pooler in transaction mode? Refreshes are no longer prepared in this process; set MatViewRefresh:PrepareStatements=false to skip the first failed attempt")]
+    public static partial void PreparedStatementsUnavailable(ILogger logger, string errorMessage);
+
     [LoggerMessage(MatViewRefreshEventIds.BatchCompleted, LogLevel.Information,
         "Refresh batch {Status}: {Succeeded} refreshed, {Failed} failed, {Skipped} skipped in {DurationMs:F1} ms")]
     public static partial void BatchCompleted(ILogger logger, RefreshBatchStatus status, int succeeded, int failed, int skipped, double durationMs);

@@ -24,6 +24,9 @@ public static class MatViewRefreshEventIds
     /// <summary>A failed refresh could not be written to the history.</summary>
     public const int FailureNotRecorded = 1006;
 
+    /// <summary>Prepared statements failed (SQLSTATE 26000, a pooler in transaction mode): refreshes are sent unprepared from now on.</summary>
+    public const int PreparedStatementsUnavailable = 1007;
+
     /// <summary>A batch finished.</summary>
     public const int BatchCompleted = 1100;
 

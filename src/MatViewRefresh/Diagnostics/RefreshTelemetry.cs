@@ -18,6 +18,12 @@ internal static class RefreshTelemetry
         _ => "function",
     };
 
+    /// <summary>The mode a result ran: <c>function</c> for a function target, <c>none</c> when nothing ran or the mode is unknown (a failed Auto refresh).</summary>
+    public static string ResultModeTag(RefreshResult result) =>
+        result.Target.Kind == RefreshTargetKind.Function ? "function"
+        : result.Outcome is RefreshOutcome.Succeeded or RefreshOutcome.Failed && result.ModeUsed is { } mode ? ModeTag(mode)
+        : "none";
+
     public static RefreshMode? ParseMode(string tag) => tag switch
     {
         "full" => RefreshMode.Full,
@@ -62,7 +68,7 @@ internal sealed class RefreshMetrics
         {
             { "matview_refresh.target", result.Target.LogName }, // the scope (a user, a day) would explode cardinality
             { "matview_refresh.outcome", RefreshTelemetry.OutcomeTag(result.Outcome) },
-            { "matview_refresh.mode", result.Outcome is RefreshOutcome.Succeeded or RefreshOutcome.Failed ? RefreshTelemetry.ModeTag(result.ModeUsed) : "none" },
+            { "matview_refresh.mode", RefreshTelemetry.ResultModeTag(result) },
         };
         _refreshes.Add(1, tags);
         if (result.Outcome is RefreshOutcome.Succeeded or RefreshOutcome.Failed)

@@ -1,18 +1,46 @@
+using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 using Npgsql;
 
 namespace MatViewRefresh;
 
 /// <summary>Runs a command's statements as one <see cref="NpgsqlBatch"/>: one implicit transaction, one round trip.</summary>
-internal sealed class NpgsqlRefreshExecutor(RefreshDataSource dataSource, IOptions<MatViewRefreshOptions> options) : IRefreshExecutor
+internal sealed class NpgsqlRefreshExecutor(RefreshDataSource dataSource, IOptions<MatViewRefreshOptions> options, ILogger<NpgsqlRefreshExecutor> logger) : IRefreshExecutor
 {
-    private readonly bool _prepare = options.Value.PrepareStatements;
+    private volatile bool _prepare = options.Value.PrepareStatements;
 
     public async Task<RefreshExecution> ExecuteAsync(RefreshCommand command, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(command);
+        var prepare = _prepare && command.Kind == RefreshCommandKind.Refresh && command.Target.Kind == RefreshTargetKind.MaterializedView;
+        if (!prepare)
+        {
+            return await ExecuteAsync(command, prepare: false, cancellationToken).ConfigureAwait(false);
+        }
+
+        try
+        {
+            return await ExecuteAsync(command, prepare: true, cancellationToken).ConfigureAwait(false);
+        }
+        catch (PostgresException e) when (e.SqlState is "26000" or "42P05" or "08P01")
+        {
+            // Prepared statement missing (26000), already taken (42P05), or bound to another client's (08P01): a pooler in
+            // transaction mode (PgBouncer before 1.21) shares server connections between clients. Nothing was committed;
+            // send it again unprepared, and stop preparing (best effort: set PrepareStatements=false behind such a pooler).
+            _prepare = false;
+            Log.PreparedStatementsUnavailable(logger, e.MessageText);
+            return await ExecuteAsync(command, prepare: false, cancellationToken).ConfigureAwait(false);
+        }
+    }
+
+    private async Task<RefreshExecution> ExecuteAsync(RefreshCommand command, bool prepare, CancellationToken cancellationToken)
+    {
         await using var connection = await dataSource.Value.OpenConnectionAsync(cancellationToken).ConfigureAwait(false);
         await using var batch = connection.CreateBatch();
+
+        // No client-side timeout (Npgsql's default is 30 s): a long refresh is bounded by StatementTimeout on the server
+        // and AttemptTimeout in the pipeline, never cancelled and retried by a default the caller did not choose.
+        batch.Timeout = 0;
         var statements = command.Statements;
         for (var s = 0; s < statements.Count; s++)
         {
@@ -29,8 +57,8 @@ internal sealed class NpgsqlRefreshExecutor(RefreshDataSource dataSource, IOptio
 
         // Our statements are fixed text with values as parameters: prepared once per physical connection, later calls
         // skip parsing and planning on the server (a no-op without a round trip when already prepared on the connection).
-        // A function target's call has no nulls we can type; it is prepared only when every value has a type.
-        if (_prepare && command.Kind == RefreshCommandKind.Refresh && command.Target.Kind == RefreshTargetKind.MaterializedView)
+        // Function targets are not prepared: their values' types vary from call to call.
+        if (prepare)
         {
             await batch.PrepareAsync(cancellationToken).ConfigureAwait(false);
         }
@@ -39,19 +67,21 @@ internal sealed class NpgsqlRefreshExecutor(RefreshDataSource dataSource, IOptio
         // an error in any of them rolls back all of them, and SET LOCAL values last until its end.
         await using var reader = await batch.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
         var execution = RefreshExecution.Empty;
-        while (true)
-        {
-            // The contract: the last statement returning refreshed_at (and optionally mode, mode_reason, data_as_of,
-            // duration_ms, row_count) reports the refresh.
-            if (reader.FieldCount > 1 && await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
-            {
-                execution = Read(reader);
-            }
 
-            if (!await reader.NextResultAsync(cancellationToken).ConfigureAwait(false))
-            {
-                break;
-            }
+        // The contract: the last statement reports the refresh by column name (mode, mode_reason, data_as_of,
+        // refreshed_at, duration_ms, row_count; any of them). Earlier results — a function target's own — are not read.
+        for (var result = 1; result < statements.Count; result++)
+        {
+            await reader.NextResultAsync(cancellationToken).ConfigureAwait(false);
+        }
+
+        if (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
+        {
+            execution = Read(reader);
+        }
+
+        while (await reader.NextResultAsync(cancellationToken).ConfigureAwait(false))
+        {
         }
 
         return execution;

@@ -57,9 +57,18 @@ internal static class TransientErrors
     /// A refresh failed on a missing object of the log schema (42P01 table, 3F000 schema, 42883 function): the log was
     /// damaged (dropped by hand, restored without it). Re-creating the schema heals it.
     /// </summary>
+    /// <remarks>
+    /// Only the message is read, where PostgreSQL names the missing object (<c>relation "matview_refresh.refresh_history"</c>,
+    /// <c>function matview_refresh.refresh_view(…)</c>, <c>schema "matview_refresh"</c>). Not the context: every error of a
+    /// refresh, the view's own included, happens inside <c>matview_refresh.refresh_view</c>.
+    /// </remarks>
     public static bool IsMissingLogObject(Exception exception, string logSchema) =>
         exception is PostgresException { SqlState: "42P01" or "3F000" or "42883" } pg
-        && (pg.MessageText.Contains(logSchema, StringComparison.Ordinal) || pg.SchemaName == logSchema || pg.Where?.Contains(logSchema, StringComparison.Ordinal) == true);
+        && (pg.MessageText.Contains(logSchema + ".", StringComparison.Ordinal) || pg.MessageText.Contains('"' + logSchema + '"', StringComparison.Ordinal));
+
+    /// <summary>Whether the statement that failed was <c>REFRESH … CONCURRENTLY</c> (read from the error's context: the statement text is never translated).</summary>
+    public static bool FailedConcurrently(Exception exception) =>
+        exception is PostgresException { Where: { } where } && where.Contains("REFRESH MATERIALIZED VIEW CONCURRENTLY", StringComparison.Ordinal);
 
     public static RefreshError ToError(Exception exception) => exception switch
     {

@@ -47,10 +47,20 @@ CREATE INDEX IF NOT EXISTS refresh_history_target_idx ON "matview_refresh".refre
 -- 0.1's finish_refresh had six parameters; the seven-parameter one below replaces it (both would make calls ambiguous).
 DROP FUNCTION IF EXISTS "matview_refresh".finish_refresh(text, text, text, integer, text, regclass);
 
+-- What the next statement of this transaction will see: data committed before the returned instant is visible to it.
+-- Under READ COMMITTED each statement takes a new snapshot when it starts, so it is now; under REPEATABLE READ and
+-- SERIALIZABLE the snapshot was taken at the transaction's first statement, so it is the transaction's start.
+CREATE OR REPLACE FUNCTION "matview_refresh".data_as_of_now()
+RETURNS timestamptz
+LANGUAGE sql
+VOLATILE
+AS $$
+    SELECT CASE WHEN current_setting('transaction_isolation') = 'read committed' THEN clock_timestamp() ELSE transaction_timestamp() END
+$$;
+
 -- Starts a refresh transaction: sets its lock and statement timeouts, takes the target's refresh lock for the
--- rest of the transaction, and notes when the refresh proper starts (after any wait for the lock). That instant
--- is also the refresh's "data as of": the next statement's snapshot is taken after it, so data committed before
--- it is reflected.
+-- rest of the transaction, and notes when the refresh proper starts (after any wait for the lock) and what the
+-- next statement will see ("data as of", see data_as_of_now()).
 -- p_wait = false: a busy target fails at once with SQLSTATE MVR01 instead of waiting (bounded by lock_timeout).
 CREATE OR REPLACE FUNCTION "matview_refresh".begin_refresh(p_key bigint, p_wait boolean, p_lock_timeout text, p_statement_timeout text)
 RETURNS void
@@ -66,11 +76,12 @@ BEGIN
         PERFORM pg_advisory_xact_lock(p_key);
     END IF;
     PERFORM set_config('matview_refresh.started_at', clock_timestamp()::text, true);
+    PERFORM set_config('matview_refresh.data_as_of', "matview_refresh".data_as_of_now()::text, true);
 END
 $$;
 
 -- Ends a successful refresh in the same transaction: one history row, and the target's log row upserted.
--- p_data_as_of: the instant before the refresh statement's snapshot (NULL: when begin_refresh finished).
+-- p_data_as_of: the instant before the refresh statement's snapshot (NULL: as noted by begin_refresh).
 -- A function rather than a plain statement so that PostgreSQL caches the plans of these statements per session.
 CREATE OR REPLACE FUNCTION "matview_refresh".finish_refresh(
     p_target text, p_scope text, p_mode text, p_attempts integer, p_trigger text, p_count_rows_of regclass,
@@ -80,7 +91,7 @@ LANGUAGE plpgsql
 AS $$
 DECLARE
     v_started timestamptz := current_setting('matview_refresh.started_at')::timestamptz;
-    v_as_of timestamptz := coalesce(p_data_as_of, v_started);
+    v_as_of timestamptz := coalesce(p_data_as_of, current_setting('matview_refresh.data_as_of')::timestamptz);
     v_finished timestamptz := clock_timestamp();
     v_duration double precision := extract(epoch FROM v_finished - v_started) * 1000;
     v_rows bigint;
@@ -152,7 +163,7 @@ BEGIN
         v_reason := 'auto chose concurrent: view is populated and has a usable unique index';
     END IF;
 
-    v_as_of := clock_timestamp();
+    v_as_of := "matview_refresh".data_as_of_now();
     EXECUTE format(CASE WHEN v_mode = 'concurrent' THEN 'REFRESH MATERIALIZED VIEW CONCURRENTLY %I.%I' ELSE 'REFRESH MATERIALIZED VIEW %I.%I' END,
                    p_schema, p_name);
 

@@ -368,16 +368,29 @@ internal sealed class MaterializedViewRefresher : IMaterializedViewRefresher
                 failure = e;
             }
 
-            if (!repaired && TransientErrors.IsMissingLogObject(failure, _options.Schema))
+            if (!repaired && _options.AutoCreateSchema && TransientErrors.IsMissingLogObject(failure, _options.Schema))
             {
                 repaired = true;
                 var pg = (PostgresException)failure;
+                try
+                {
+                    await _schema.EnsureAsync(cancellationToken, force: true).ConfigureAwait(false);
+                }
+                catch (Exception e) when (e is NpgsqlException && !cancellationToken.IsCancellationRequested)
+                {
+                    // The repair failed too (no CREATE privilege, say): what the caller needs to see is the original error.
+                    System.Runtime.ExceptionServices.ExceptionDispatchInfo.Throw(failure);
+                }
+
                 Log.SchemaRepaired(_logger, target.ToString(), _options.Schema, pg.SqlState, pg.MessageText);
-                await _schema.EnsureAsync(cancellationToken, force: true).ConfigureAwait(false);
                 continue;
             }
 
-            if (target.Kind == RefreshTargetKind.MaterializedView && run.Mode != RefreshMode.Full && TransientErrors.MayBeConcurrentlyRefused(failure))
+            // Only a CONCURRENTLY statement can be refused for being concurrent: an explicit Concurrent request, or Auto when
+            // the server chose it. (A full refresh also fails with 55000 when a view it reads is not populated.)
+            if (target.Kind == RefreshTargetKind.MaterializedView
+                && (run.Mode == RefreshMode.Concurrent || (run.Mode == RefreshMode.Auto && TransientErrors.FailedConcurrently(failure)))
+                && TransientErrors.MayBeConcurrentlyRefused(failure))
             {
                 run.ConcurrentlyRefusedBecause = TransientErrors.ConcurrentlyRefusedBecause(
                     await _catalog.FindAsync(target.Name, cancellationToken).ConfigureAwait(false), ((PostgresException)failure).SqlState);
@@ -435,7 +448,7 @@ internal sealed class MaterializedViewRefresher : IMaterializedViewRefresher
         if (activity is not null)
         {
             activity.SetTag("matview_refresh.outcome", result.Outcome.ToString());
-            activity.SetTag("matview_refresh.mode", RefreshTelemetry.ModeTag(result.ModeUsed));
+            activity.SetTag("matview_refresh.mode", RefreshTelemetry.ResultModeTag(result));
             activity.SetTag("matview_refresh.attempts", result.Attempts);
             if (result.Outcome == RefreshOutcome.Failed)
             {

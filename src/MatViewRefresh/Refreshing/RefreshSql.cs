@@ -38,7 +38,7 @@ internal static class RefreshSql
                 new($"SELECT {schema}.begin_refresh($1, $2, $3, $4)", [key, waitForLock, lockTimeoutText, statementTimeoutText]),
                 FunctionCall(target),
                 new(
-                    $"SELECT data_as_of, refreshed_at, duration_ms, row_count FROM {schema}.finish_refresh($1, $2, $3, $4, $5, $6::regclass)",
+                    $"SELECT data_as_of, refreshed_at, duration_ms, row_count FROM {schema}.finish_refresh($1, $2, $3, $4, $5, $6::regclass, NULL::timestamptz)",
                     [target.LogName, target.Scope, RefreshTelemetry.ModeTag(null), attempt, trigger, null]),
             ];
         }
@@ -51,10 +51,8 @@ internal static class RefreshSql
                  target.LogName, attempt, trigger, countRows]);
 
             // statement_timeout is armed when a statement starts, so refresh_view cannot set its own: a statement before
-            // it in the same transaction does (only when there is a timeout, so the usual refresh stays one statement).
-            statements = statementTimeout > TimeSpan.Zero
-                ? [new("SELECT set_config('statement_timeout', $1, true)", [statementTimeoutText]), refresh]
-                : [refresh];
+            // it in the same transaction does — also for "0" (none), which must override a role's or database's default.
+            statements = [new("SELECT set_config('statement_timeout', $1, true)", [statementTimeoutText]), refresh];
         }
 
         return new RefreshCommand
@@ -84,7 +82,7 @@ internal static class RefreshSql
         LockTimeout = TimeSpan.Zero,
         StatementTimeout = TimeSpan.Zero,
         Trigger = string.Empty,
-        Statements = [new($"SELECT {SqlIdentifier.Quote(logSchema)}.prune_history($1)", [retention])],
+        Statements = [new($"SELECT {SqlIdentifier.Quote(logSchema)}.prune_history($1) AS row_count", [retention])],
     };
 
     public static RefreshCommand RecordFailure(
