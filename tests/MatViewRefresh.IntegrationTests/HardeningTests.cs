@@ -112,6 +112,22 @@ public sealed class HardeningTests(DatabaseFixture db) : IClassFixture<DatabaseF
     }
 
     [Fact]
+    public async Task Reading_a_damaged_log_re_creates_it_instead_of_failing_until_restart()
+    {
+        using var services = db.CreateServices();
+        var log = services.GetRequiredService<IRefreshLog>();
+        Assert.True((await services.GetRequiredService<IMaterializedViewRefresher>().RefreshAsync(RefreshTarget.View("hard.plain"))).Success);
+
+        await db.ExecuteAsync("DROP TABLE matview_refresh.refresh_log; DROP TABLE matview_refresh.refresh_history");
+
+        Assert.Null(await log.GetFreshnessAsync(RefreshTarget.View("hard.plain")));
+        await db.ExecuteAsync("DROP TABLE matview_refresh.refresh_history");
+        Assert.Empty(await log.GetHistoryAsync());
+        await db.ExecuteAsync("DROP SCHEMA matview_refresh CASCADE");
+        Assert.Equal(0, (await log.GetSummaryAsync()).Count);
+    }
+
+    [Fact]
     public async Task A_dropped_log_function_is_re_created_and_EnsureSchemaAsync_really_checks()
     {
         using var services = db.CreateServices();

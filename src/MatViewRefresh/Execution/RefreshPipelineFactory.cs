@@ -6,6 +6,13 @@ using Polly.Timeout;
 namespace MatViewRefresh;
 
 /// <summary>Builds the resilience pipeline around one refresh attempt from the options.</summary>
+/// <remarks>
+/// Built here rather than registered with Polly.Extensions' <c>AddResiliencePipeline</c>: the retry predicate is our own
+/// SQLSTATE classification and the strategies follow our options (MaxRetryAttempts, AttemptTimeout), so a registry entry
+/// would be one more place to configure the same thing, and a second registration under our key would silently replace
+/// it. Users extend it the Polly way through <see cref="MatViewRefreshOptions.ConfigureResilience"/>, which hands them the
+/// builder; Polly.Extensions is used for what it adds here — its telemetry, through the app's logger factory.
+/// </remarks>
 internal static class RefreshPipelineFactory
 {
     public static readonly ResiliencePropertyKey<string> TargetKey = new("MatViewRefresh.Target");

@@ -10,11 +10,43 @@ internal sealed class RefreshLog(RefreshDataSource dataSource, RefreshLogSchema 
 
     public Task EnsureSchemaAsync(CancellationToken cancellationToken = default) => schema.EnsureAsync(cancellationToken, force: true);
 
-    public async Task<ViewFreshness?> GetFreshnessAsync(RefreshTarget target, CancellationToken cancellationToken = default)
+    public Task<ViewFreshness?> GetFreshnessAsync(RefreshTarget target, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(target);
         target = target.WithDefaultSchema(options.Value.DefaultSchema);
+        return ReadAsync(() => FreshnessAsync(target, cancellationToken), cancellationToken);
+    }
+
+    public Task<IReadOnlyList<RefreshHistoryEntry>> GetHistoryAsync(int limit = 100, RefreshTarget? target = null, DateTimeOffset? since = null, CancellationToken cancellationToken = default)
+    {
+        ArgumentOutOfRangeException.ThrowIfLessThan(limit, 1);
+        ArgumentOutOfRangeException.ThrowIfGreaterThan(limit, 10_000);
+        return ReadAsync(() => HistoryAsync(limit, target, since, cancellationToken), cancellationToken);
+    }
+
+    public Task<RefreshSummary> GetSummaryAsync(RefreshTarget? target = null, DateTimeOffset? since = null, CancellationToken cancellationToken = default) =>
+        ReadAsync(() => SummaryAsync(target, since, cancellationToken), cancellationToken);
+
+    /// <summary>
+    /// Runs a read of the log; when the log is damaged (a table or the schema missing) and <see cref="MatViewRefreshOptions.AutoCreateSchema"/>
+    /// is on, re-creates the schema once and reads again, as a refresh does.
+    /// </summary>
+    private async Task<T> ReadAsync<T>(Func<Task<T>> read, CancellationToken cancellationToken)
+    {
         await schema.EnsureIfAutomaticAsync(cancellationToken).ConfigureAwait(false);
+        try
+        {
+            return await read().ConfigureAwait(false);
+        }
+        catch (PostgresException e) when (options.Value.AutoCreateSchema && TransientErrors.IsMissingLogObject(e, options.Value.Schema))
+        {
+            await schema.EnsureAsync(cancellationToken, force: true).ConfigureAwait(false);
+            return await read().ConfigureAwait(false);
+        }
+    }
+
+    private async Task<ViewFreshness?> FreshnessAsync(RefreshTarget target, CancellationToken cancellationToken)
+    {
         var sql = $"""
             SELECT target, scope, last_refreshed_at, duration_ms, clock_timestamp() - coalesce(data_as_of, last_refreshed_at), mode, row_count,
                    last_attempt_at, last_error, last_error_state, coalesce(data_as_of, last_refreshed_at)
@@ -47,11 +79,8 @@ internal sealed class RefreshLog(RefreshDataSource dataSource, RefreshLogSchema 
         };
     }
 
-    public async Task<IReadOnlyList<RefreshHistoryEntry>> GetHistoryAsync(int limit = 100, RefreshTarget? target = null, DateTimeOffset? since = null, CancellationToken cancellationToken = default)
+    private async Task<IReadOnlyList<RefreshHistoryEntry>> HistoryAsync(int limit, RefreshTarget? target, DateTimeOffset? since, CancellationToken cancellationToken)
     {
-        ArgumentOutOfRangeException.ThrowIfLessThan(limit, 1);
-        ArgumentOutOfRangeException.ThrowIfGreaterThan(limit, 10_000);
-        await schema.EnsureIfAutomaticAsync(cancellationToken).ConfigureAwait(false);
         var sql = $"""
             SELECT id, target, scope, started_at, duration_ms, success, mode, attempts, trigger, error_state, error_message, data_as_of
               FROM {Schema}.refresh_history
@@ -86,9 +115,8 @@ internal sealed class RefreshLog(RefreshDataSource dataSource, RefreshLogSchema 
         return entries;
     }
 
-    public async Task<RefreshSummary> GetSummaryAsync(RefreshTarget? target = null, DateTimeOffset? since = null, CancellationToken cancellationToken = default)
+    private async Task<RefreshSummary> SummaryAsync(RefreshTarget? target, DateTimeOffset? since, CancellationToken cancellationToken)
     {
-        await schema.EnsureIfAutomaticAsync(cancellationToken).ConfigureAwait(false);
         var sql = $"""
             SELECT count(*), count(*) FILTER (WHERE success), count(*) FILTER (WHERE NOT success),
                    avg(duration_ms) FILTER (WHERE success),
