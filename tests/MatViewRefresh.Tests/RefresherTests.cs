@@ -6,33 +6,11 @@ using Npgsql;
 
 namespace MatViewRefresh.Tests;
 
+using static MatViewRefresh.Tests.EngineHarness;
+
 /// <summary>The engine over a recording executor and an in-memory catalog: no database.</summary>
 public sealed class RefresherTests
 {
-    private static (IMaterializedViewRefresher Refresher, RecordingRefreshExecutor Executor) Create(FakeCatalog catalog, Action<MatViewRefreshOptions>? configure = null)
-    {
-        var executor = new RecordingRefreshExecutor();
-        var services = new ServiceCollection()
-            .AddSingleton<IRefreshExecutor>(executor)
-            .AddSingleton<IMatViewCatalog>(catalog)
-            .AddMatViewRefresh(o =>
-            {
-                o.AutoCreateSchema = false;
-                o.RetryBaseDelay = TimeSpan.Zero;
-                o.RetryMaxDelay = TimeSpan.Zero;
-                configure?.Invoke(o);
-            })
-            .BuildServiceProvider();
-        return (services.GetRequiredService<IMaterializedViewRefresher>(), executor);
-    }
-
-    private static PostgresException Pg(string sqlState) => new("failure " + sqlState, "ERROR", "ERROR", sqlState);
-
-    /// <summary>An error raised by the REFRESH that refresh_view() ran, with the context PostgreSQL gives it.</summary>
-    private static PostgresException RefreshFailed(string sqlState, bool concurrently) => new(
-        "failure " + sqlState, "ERROR", "ERROR", sqlState,
-        where: $"SQL statement \"REFRESH MATERIALIZED VIEW {(concurrently ? "CONCURRENTLY " : string.Empty)}public.mv\"\nPL/pgSQL function matview_refresh.refresh_view(text,text,text,bigint,boolean,text,text,text,integer,text,boolean) line 44 at EXECUTE");
-
     [Fact]
     public async Task A_refresh_is_one_statement_that_locks_decides_refreshes_and_logs_with_every_value_a_parameter()
     {
