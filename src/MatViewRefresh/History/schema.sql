@@ -126,14 +126,28 @@ CREATE OR REPLACE FUNCTION "matview_refresh".refresh_view(
 RETURNS TABLE (mode text, mode_reason text, data_as_of timestamptz, refreshed_at timestamptz, duration_ms double precision, row_count bigint)
 LANGUAGE plpgsql
 AS $$
+-- Self-contained rather than calling begin_refresh/finish_refresh: this is the hot path, and nested calls, timestamps
+-- passed through settings as text and RETURN QUERY cost more than the statements themselves.
 DECLARE
     v_oid oid;
     v_populated boolean;
     v_mode text := p_mode;
     v_reason text;
+    v_started timestamptz;
     v_as_of timestamptz;
+    v_finished timestamptz;
+    v_duration double precision;
+    v_rows bigint;
 BEGIN
-    PERFORM "matview_refresh".begin_refresh(p_key, p_wait, p_lock_timeout, p_statement_timeout);
+    PERFORM set_config('lock_timeout', p_lock_timeout, true);
+    PERFORM set_config('statement_timeout', p_statement_timeout, true);
+    IF NOT pg_try_advisory_xact_lock(p_key) THEN
+        IF NOT p_wait THEN
+            RAISE EXCEPTION 'refresh target is busy (advisory lock % is held)', p_key USING ERRCODE = 'MVR01';
+        END IF;
+        PERFORM pg_advisory_xact_lock(p_key);
+    END IF;
+    v_started := clock_timestamp();
 
     SELECT c.oid, c.relispopulated INTO v_oid, v_populated
       FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
@@ -163,13 +177,35 @@ BEGIN
         v_reason := 'auto chose concurrent: view is populated and has a usable unique index';
     END IF;
 
-    v_as_of := "matview_refresh".data_as_of_now();
+    -- As data_as_of_now(), inline.
+    v_as_of := CASE WHEN current_setting('transaction_isolation') = 'read committed' THEN clock_timestamp() ELSE transaction_timestamp() END;
     EXECUTE format(CASE WHEN v_mode = 'concurrent' THEN 'REFRESH MATERIALIZED VIEW CONCURRENTLY %I.%I' ELSE 'REFRESH MATERIALIZED VIEW %I.%I' END,
                    p_schema, p_name);
+    IF p_count_rows THEN
+        EXECUTE format('SELECT count(*) FROM %I.%I', p_schema, p_name) INTO v_rows;
+    END IF;
 
-    RETURN QUERY SELECT v_mode, v_reason, f.data_as_of, f.refreshed_at, f.duration_ms, f.row_count
-                   FROM "matview_refresh".finish_refresh(p_target, '', v_mode, p_attempts, p_trigger,
-                                                         CASE WHEN p_count_rows THEN v_oid::regclass END, v_as_of) f;
+    v_finished := clock_timestamp();
+    v_duration := extract(epoch FROM v_finished - v_started) * 1000;
+
+    INSERT INTO "matview_refresh".refresh_history (target, scope, started_at, duration_ms, success, mode, attempts, trigger, data_as_of)
+    VALUES (p_target, '', v_started, v_duration, true, v_mode, p_attempts, p_trigger, v_as_of);
+
+    INSERT INTO "matview_refresh".refresh_log AS l
+        (target, scope, last_refreshed_at, data_as_of, duration_ms, mode, row_count, last_attempt_at, last_error, last_error_state)
+    VALUES (p_target, '', v_finished, v_as_of, v_duration, v_mode, v_rows, v_finished, NULL, NULL)
+    ON CONFLICT (target, scope) DO UPDATE SET
+        last_refreshed_at = EXCLUDED.last_refreshed_at, data_as_of = EXCLUDED.data_as_of, duration_ms = EXCLUDED.duration_ms,
+        mode = EXCLUDED.mode, row_count = EXCLUDED.row_count, last_attempt_at = EXCLUDED.last_attempt_at,
+        last_error = NULL, last_error_state = NULL;
+
+    mode := v_mode;
+    mode_reason := v_reason;
+    data_as_of := v_as_of;
+    refreshed_at := v_finished;
+    duration_ms := v_duration;
+    row_count := v_rows;
+    RETURN NEXT;
 END
 $$;
 
