@@ -28,6 +28,7 @@ public sealed class ThrowawayPostgres : IAsyncDisposable
     private readonly string? _binDirectory;
     private readonly bool _asServiceUser;
     private readonly IAsyncDisposable? _container;
+    private FileStream? _ownerLock;
     private int _disposed;
 
     private ThrowawayPostgres(string connectionString, string? clusterFolder, string? binDirectory, bool asServiceUser, IAsyncDisposable? container = null)
@@ -115,10 +116,11 @@ public sealed class ThrowawayPostgres : IAsyncDisposable
     private static async Task<ThrowawayPostgres> StartLocalAsync(ThrowawayPostgresOptions options, string bin, CancellationToken cancellationToken)
     {
         var asServiceUser = OperatingSystem.IsLinux() && Environment.UserName == "root";
-        RemoveAbandonedClusters();
+        RemoveAbandonedClusters(BaseFolder);
 
         var folder = Path.Combine(BaseFolder, $"cluster-{Environment.ProcessId}-{Guid.NewGuid():N}"[..40]);
         Directory.CreateDirectory(folder);
+        var ownerLock = HoldOwnerLock(folder);
         await File.WriteAllTextAsync(Path.Combine(folder, "owner.pid"), Environment.ProcessId.ToString(CultureInfo.InvariantCulture), cancellationToken).ConfigureAwait(false);
         if (asServiceUser)
         {
@@ -150,7 +152,7 @@ public sealed class ThrowawayPostgres : IAsyncDisposable
                         Database = "postgres",
                         IncludeErrorDetail = true,
                     }.ConnectionString;
-                    var server = new ThrowawayPostgres(connectionString, folder, bin, asServiceUser);
+                    var server = new ThrowawayPostgres(connectionString, folder, bin, asServiceUser) { _ownerLock = ownerLock };
                     await server.CheckConnectionAsync(cancellationToken).ConfigureAwait(false);
                     return server;
                 }
@@ -165,6 +167,7 @@ public sealed class ThrowawayPostgres : IAsyncDisposable
         catch
         {
             await StopClusterAsync(folder, bin, asServiceUser).ConfigureAwait(false);
+            await ownerLock.DisposeAsync().ConfigureAwait(false);
             throw;
         }
     }
@@ -213,6 +216,10 @@ public sealed class ThrowawayPostgres : IAsyncDisposable
 
         AppDomain.CurrentDomain.ProcessExit -= OnProcessExit;
         await StopClusterAsync(_clusterFolder, _binDirectory!, _asServiceUser).ConfigureAwait(false);
+        if (_ownerLock is not null)
+        {
+            await _ownerLock.DisposeAsync().ConfigureAwait(false);
+        }
     }
 
     private static string BaseFolder => Path.Combine(Path.GetTempPath(), "matviewrefresh-pg");
@@ -389,18 +396,48 @@ public sealed class ThrowawayPostgres : IAsyncDisposable
         }
     }
 
-    private static void RemoveAbandonedClusters()
+    /// <summary>
+    /// Opens the cluster folder's <c>owner.lock</c> exclusively (an advisory <c>flock</c> on Unix) for as long as the cluster
+    /// lives; the kernel releases it when the process dies, however it dies.
+    /// </summary>
+    internal static FileStream HoldOwnerLock(string folder) =>
+        new(Path.Combine(folder, "owner.lock"), FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.None);
+
+    /// <summary>
+    /// Deletes clusters whose owner is gone. A cluster is in use while its <c>owner.lock</c> is held — a test of liveness
+    /// that works across PID namespaces (containers, sandboxes sharing /tmp), where the owner's pid may mean nothing
+    /// here. Folders from older versions, without a lock file, fall back to the pid in <c>owner.pid</c>.
+    /// </summary>
+    internal static void RemoveAbandonedClusters(string baseFolder)
     {
-        Directory.CreateDirectory(BaseFolder);
-        foreach (var folder in Directory.GetDirectories(BaseFolder, "cluster-*"))
+        Directory.CreateDirectory(baseFolder);
+        foreach (var folder in Directory.GetDirectories(baseFolder, "cluster-*"))
         {
+            var lockFile = Path.Combine(folder, "owner.lock");
             var ownerFile = Path.Combine(folder, "owner.pid");
-            if (!File.Exists(ownerFile) && Directory.GetCreationTimeUtc(folder) > TimeProvider.System.GetUtcNow().UtcDateTime.AddMinutes(-1))
+            if (File.Exists(lockFile))
+            {
+                try
+                {
+                    using (new FileStream(lockFile, FileMode.Open, FileAccess.ReadWrite, FileShare.None))
+                    {
+                        // We got the lock: nobody holds it, the owner is gone.
+                    }
+                }
+                catch (IOException)
+                {
+                    continue; // held: in use (or just removed by its owner)
+                }
+                catch (UnauthorizedAccessException)
+                {
+                    continue;
+                }
+            }
+            else if (!File.Exists(ownerFile) && Directory.GetCreationTimeUtc(folder) > TimeProvider.System.GetUtcNow().UtcDateTime.AddMinutes(-1))
             {
                 continue; // another process is creating it right now
             }
-
-            if (File.Exists(ownerFile)
+            else if (File.Exists(ownerFile)
                 && int.TryParse(File.ReadAllText(ownerFile), CultureInfo.InvariantCulture, out var owner)
                 && IsAlive(owner))
             {
