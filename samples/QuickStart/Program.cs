@@ -73,7 +73,7 @@ foreach (var step in plan.Steps)
 {
     var freshness = await log.GetFreshnessAsync(RefreshTarget.View(step.View));
     Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-        $"  {step.View,-20} refreshed {freshness?.RefreshedAt:O}  age {freshness?.Age?.TotalMilliseconds:F0} ms  took {freshness?.Duration?.TotalMilliseconds:F1} ms ({freshness?.Rating})  stale(>1 min): {freshness?.IsStale(TimeSpan.FromMinutes(1))}"));
+        $"  {step.View,-20} data as of {freshness?.DataAsOf:O}  age {freshness?.Age?.TotalMilliseconds:F0} ms  took {freshness?.Duration?.TotalMilliseconds:F1} ms ({freshness?.Rating})  stale(>1 min): {freshness?.IsStale(TimeSpan.FromMinutes(1))}"));
 }
 
 var summary = await log.GetSummaryAsync(since: DateTimeOffset.UtcNow.AddHours(-1));
