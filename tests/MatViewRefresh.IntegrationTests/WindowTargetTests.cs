@@ -26,18 +26,20 @@ public sealed class WindowTargetTests(DatabaseFixture db) : IClassFixture<Databa
     public async Task Incremental_replaces_exactly_the_last_days_of_a_date_column_counted_in_the_zone()
     {
         var refresher = await FactsAsync("facts_d");
-        await db.ExecuteAsync("CREATE TABLE win.daily_d (day date PRIMARY KEY, total bigint NOT NULL)");
+        await db.ExecuteAsync("CREATE TABLE win.\"Daily D\" (\"Day\" date PRIMARY KEY, total bigint NOT NULL)");
         var today = Today;
         foreach (var back in new[] { 0, 1, 2, 5 })
         {
             await AddFactAsync("facts_d", Local(today.AddDays(-back), 0, 30), 10 + back);
             await AddFactAsync("facts_d", Local(today.AddDays(-back), 23, 30), 100);
-            await db.ExecuteAsync("INSERT INTO win.daily_d VALUES ($1, -1)", today.AddDays(-back));
+            await db.ExecuteAsync("INSERT INTO win.\"Daily D\" VALUES ($1, -1)", today.AddDays(-back));
         }
 
-        var target = RefreshTarget.Window("win.daily_d", "day", $"""
+        // The README's example: @from and @to are dates here, turned into the zone's midnights to use an index on the facts.
+        var target = RefreshTarget.Window("win.\"Daily D\"", "Day", $"""
             SELECT (at AT TIME ZONE '{Chicago}')::date AS day, sum(amount)
-            FROM win.facts_d WHERE (at AT TIME ZONE '{Chicago}')::date >= @from AND (at AT TIME ZONE '{Chicago}')::date < @to
+            FROM win.facts_d
+            WHERE at >= (@from::timestamp AT TIME ZONE '{Chicago}') AND at < (@to::timestamp AT TIME ZONE '{Chicago}')
             GROUP BY 1
             """);
         var result = await refresher.RefreshAsync(target, new RefreshOptions { Strategy = WindowStrategy.Incremental, TimeZone = Chicago });
@@ -46,10 +48,10 @@ public sealed class WindowTargetTests(DatabaseFixture db) : IClassFixture<Databa
         Assert.Equal(WindowStrategy.Incremental, result.StrategyUsed);
         Assert.Equal("incremental requested", result.ModeReason);
         Assert.Equal((2L, 2L), (result.RowsDeleted!.Value, result.RowsInserted!.Value));
-        Assert.Equal(110L, await db.ScalarAsync<long>("SELECT total FROM win.daily_d WHERE day = $1", today));
-        Assert.Equal(111L, await db.ScalarAsync<long>("SELECT total FROM win.daily_d WHERE day = $1", today.AddDays(-1)));
-        Assert.Equal(2L, await db.ScalarAsync<long>("SELECT count(*) FROM win.daily_d WHERE total = -1 AND day IN ($1, $2)", today.AddDays(-2), today.AddDays(-5)));
-        Assert.Equal("incremental", await db.ScalarAsync<string>("SELECT mode FROM matview_refresh.refresh_log WHERE target = 'win.daily_d'"));
+        Assert.Equal(110L, await db.ScalarAsync<long>("SELECT total FROM win.\"Daily D\" WHERE \"Day\" = $1", today));
+        Assert.Equal(111L, await db.ScalarAsync<long>("SELECT total FROM win.\"Daily D\" WHERE \"Day\" = $1", today.AddDays(-1)));
+        Assert.Equal(2L, await db.ScalarAsync<long>("SELECT count(*) FROM win.\"Daily D\" WHERE total = -1 AND \"Day\" IN ($1, $2)", today.AddDays(-2), today.AddDays(-5)));
+        Assert.Equal("incremental", await db.ScalarAsync<string>("SELECT mode FROM matview_refresh.refresh_log WHERE target = 'win.\"Daily D\"'"));
     }
 
     [Fact]
@@ -215,5 +217,42 @@ public sealed class WindowTargetTests(DatabaseFixture db) : IClassFixture<Databa
         Assert.True((await refresher.RefreshAsync(target, new RefreshOptions { Strategy = WindowStrategy.Full })).Success);
         var all = recompute.Replace("@from", "'-infinity'::date", StringComparison.Ordinal).Replace("@to", "'infinity'::date", StringComparison.Ordinal);
         Assert.Equal(0L, await db.ScalarAsync<long>($"SELECT count(*) FROM ((TABLE win.daily_p EXCEPT ALL {all}) UNION ALL ({all} EXCEPT ALL TABLE win.daily_p)) d"));
+    }
+
+    [Fact]
+    public async Task A_data_modifying_with_query_passes_the_shape_check_but_the_server_refuses_it_and_nothing_changes()
+    {
+        var refresher = await FactsAsync("facts_w");
+        await AddFactAsync("facts_w", DateTimeOffset.UtcNow, 1);
+        await db.ExecuteAsync("CREATE TABLE win.daily_w (day date, total bigint); INSERT INTO win.daily_w VALUES (current_date, 1)");
+        var target = RefreshTarget.Window("win.daily_w", "day",
+            "WITH gone AS (DELETE FROM win.facts_w RETURNING *) SELECT @from::date, count(*) FROM gone WHERE @to IS NOT NULL");
+
+        var result = await refresher.RefreshAsync(target, new RefreshOptions { Strategy = WindowStrategy.Full });
+
+        Assert.False(result.Success);
+        Assert.Equal("0A000", result.Error!.SqlState);
+        Assert.Equal(1L, await db.ScalarAsync<long>("SELECT count(*) FROM win.facts_w"));
+        Assert.Equal(1L, await db.ScalarAsync<long>("SELECT count(*) FROM win.daily_w"));
+    }
+
+    [Fact]
+    public async Task A_timestamp_column_gets_the_local_midnights_as_timestamps()
+    {
+        var refresher = await FactsAsync("facts_l");
+        await db.ExecuteAsync("CREATE TABLE win.hourly_l (hour timestamp, total bigint)");
+        var today = Today;
+        await AddFactAsync("facts_l", Local(today, 0, 30), 3);
+        await AddFactAsync("facts_l", Local(today.AddDays(-1), 23, 30), 4);
+        var target = RefreshTarget.Window("win.hourly_l", "hour", $"""
+            SELECT date_trunc('hour', at AT TIME ZONE '{Chicago}'), sum(amount) FROM win.facts_l
+            WHERE at AT TIME ZONE '{Chicago}' >= @from AND at AT TIME ZONE '{Chicago}' < @to GROUP BY 1
+            """);
+
+        var result = await refresher.RefreshAsync(target, new RefreshOptions { Strategy = WindowStrategy.Incremental, Days = 1, TimeZone = Chicago });
+
+        Assert.True(result.Success, result.Error?.ToString());
+        Assert.Equal(1L, result.RowsInserted);
+        Assert.Equal(today.ToDateTime(TimeOnly.MinValue), await db.ScalarAsync<DateTime>("SELECT hour FROM win.hourly_l"));
     }
 }

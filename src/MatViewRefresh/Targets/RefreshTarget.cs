@@ -127,6 +127,7 @@ public sealed class RefreshTarget : IEquatable<RefreshTarget>
     /// over all time (<c>@from</c> = <c>-infinity</c>, <c>@to</c> = <c>infinity</c>). <c>@from</c> and <c>@to</c> are bound as
     /// parameters: <c>date</c> values (local days) when the column is a <c>date</c>, the instants of the local midnights when it
     /// is a <c>timestamptz</c>, local midnights when it is a <c>timestamp</c> — decided from the catalog at run time.
+    /// The table is the target's identity: two window targets on one table share its lock and its log row.
     /// </summary>
     /// <param name="table">The mart table, as in SQL; an unqualified name is looked up in <c>public</c>.</param>
     /// <param name="dateColumn">The table's date, <c>timestamptz</c> or <c>timestamp</c> column, exactly as stored (no case folding).</param>
