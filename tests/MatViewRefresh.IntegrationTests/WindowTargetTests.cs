@@ -255,4 +255,31 @@ public sealed class WindowTargetTests(DatabaseFixture db) : IClassFixture<Databa
         Assert.Equal(1L, result.RowsInserted);
         Assert.Equal(today.ToDateTime(TimeOnly.MinValue), await db.ScalarAsync<DateTime>("SELECT hour FROM win.hourly_l"));
     }
+
+    [Theory]
+    [InlineData("1 hour 59 minutes", WindowStrategy.Incremental, "smart chose incremental: last full refresh 1 h 59 min ago ≤ 2 h")]
+    [InlineData("2 hours 1 minute", WindowStrategy.Full, "smart chose full: last full refresh 2 h 1 min ago > 2 h")]
+    public async Task Smart_counts_only_successful_full_refreshes_of_the_target_against_FullRefreshAfter(string age, WindowStrategy expected, string reason)
+    {
+        var table = expected == WindowStrategy.Full ? "daily_b1" : "daily_b2";
+        var refresher = await FactsAsync("facts_" + table);
+        await db.ExecuteAsync($"CREATE TABLE win.{table} (day date, total bigint)");
+        await db.CreateServices().GetRequiredService<IRefreshLog>().EnsureSchemaAsync();
+
+        // The full refresh that counts, and newer runs that must not: a failed full, an incremental, another target's full.
+        await db.ExecuteAsync($"""
+            INSERT INTO matview_refresh.refresh_history (target, scope, started_at, duration_ms, success, mode, attempts, trigger) VALUES
+                ('win.{table}', '', clock_timestamp() - interval '{age}', 1, true, 'full', 1, 'test'),
+                ('win.{table}', '', clock_timestamp() - interval '1 minute', 1, false, 'full', 1, 'test'),
+                ('win.{table}', '', clock_timestamp() - interval '1 minute', 1, true, 'incremental', 1, 'test'),
+                ('win.other', '', clock_timestamp() - interval '1 minute', 1, true, 'full', 1, 'test')
+            """);
+        var target = RefreshTarget.Window($"win.{table}", "day", $"SELECT @from::date, count(*) FROM win.facts_{table} WHERE @to IS NOT NULL");
+
+        var result = await refresher.RefreshAsync(target, new RefreshOptions { FullRefreshAfter = TimeSpan.FromHours(2) });
+
+        Assert.True(result.Success, result.Error?.ToString());
+        Assert.Equal(expected, result.StrategyUsed);
+        Assert.Equal(reason + "; the table is empty", result.ModeReason);
+    }
 }

@@ -209,14 +209,14 @@ BEGIN
 END
 $$;
 
--- An age as people read it in a refresh reason: "26 h", "1.5 h", "12 min".
+-- An age as people read it in a refresh reason, in whole minutes: "12 min", "26 h", "1 h 59 min".
 CREATE OR REPLACE FUNCTION "matview_refresh".format_age(p_age interval)
 RETURNS text
 LANGUAGE sql
 IMMUTABLE
 AS $$
-    SELECT CASE WHEN abs(extract(epoch FROM p_age)) < 3600 THEN round(extract(epoch FROM p_age) / 60)::text || ' min'
-        ELSE trim_scale(round((extract(epoch FROM p_age) / 3600)::numeric, 1))::text || ' h' END
+    SELECT CASE WHEN m < 60 THEN m || ' min' WHEN m % 60 = 0 THEN m / 60 || ' h' ELSE m / 60 || ' h ' || m % 60 || ' min' END
+    FROM (SELECT floor(extract(epoch FROM p_age) / 60)::bigint AS m) a
 $$;
 
 -- Refreshes a mart table by date window in the caller's transaction: timeouts and lock (begin_refresh), the strategy
