@@ -111,6 +111,7 @@ public sealed class WindowTargetTests
         var target = RefreshTarget.Window("marts.daily", "day", Query);
 
         await Assert.ThrowsAsync<ArgumentOutOfRangeException>(() => refresher.RefreshAsync(target, new RefreshOptions { Days = 0 }));
+        await Assert.ThrowsAsync<ArgumentOutOfRangeException>(() => refresher.RefreshAsync(target, new RefreshOptions { Days = int.MaxValue }));
         await Assert.ThrowsAsync<ArgumentOutOfRangeException>(() => refresher.RefreshAsync(target, new RefreshOptions { FullRefreshAfter = TimeSpan.Zero }));
         await Assert.ThrowsAsync<ArgumentOutOfRangeException>(() => refresher.RefreshAsync(target, new RefreshOptions { Strategy = (WindowStrategy)9 }));
         var zone = await Assert.ThrowsAsync<ArgumentException>(() => refresher.RefreshAsync(target, new RefreshOptions { TimeZone = "Mars/Olympus" }));
@@ -134,6 +135,7 @@ public sealed class WindowTargetTests
         Assert.Equal(WindowStrategy.Incremental, result.StrategyUsed);
         Assert.Equal("smart chose incremental: last full refresh 3 h ago ≤ 24 h; newest data 5 min old", result.ModeReason);
         Assert.Equal((4L, 5L), (result.RowsDeleted!.Value, result.RowsInserted!.Value));
+        Assert.Equal("incremental", RefreshTelemetry.ResultModeTag(result));
         var parameters = Assert.Single(executor.Refreshes).Statements[1].Parameters;
         var from = (DateOnly)parameters[4]!;
         Assert.Equal(3, ((DateOnly)parameters[5]!).DayNumber - from.DayNumber);

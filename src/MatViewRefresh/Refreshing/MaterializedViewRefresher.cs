@@ -65,9 +65,9 @@ internal sealed class MaterializedViewRefresher : IMaterializedViewRefresher
             throw new ArgumentOutOfRangeException(nameof(options), strategy, $"Strategy {strategy} is not a window strategy; use Smart, Incremental or Full.");
         }
 
-        if (options.Days is < 1)
+        if (options.Days is < 1 or > MaxWindowDays)
         {
-            throw new ArgumentOutOfRangeException(nameof(options), options.Days, $"Days is {options.Days}; a window refresh replaces at least 1 day.");
+            throw new ArgumentOutOfRangeException(nameof(options), options.Days, $"Days is {options.Days}; a window refresh replaces 1 to {MaxWindowDays} days (use a full refresh for all time).");
         }
 
         if (options.FullRefreshAfter is { } after && after <= TimeSpan.Zero)
@@ -80,6 +80,8 @@ internal sealed class MaterializedViewRefresher : IMaterializedViewRefresher
 
     /// <summary>The defaults of a window refresh (see <see cref="RefreshOptions"/>).</summary>
     internal const int DefaultWindowDays = 2;
+
+    internal const int MaxWindowDays = 36_600;
 
     internal const string DefaultWindowTimeZone = "UTC";
 

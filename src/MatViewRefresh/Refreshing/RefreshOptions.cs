@@ -29,7 +29,8 @@ public sealed record RefreshOptions
     public WindowStrategy? Strategy { get; init; }
 
     /// <summary>
-    /// How many local days an incremental window refresh replaces, today included (2: yesterday and today); ignored for views and functions.
+    /// How many local days an incremental window refresh replaces, today included (2: yesterday and today), from 1 to 36,600;
+    /// ignored for views and functions.
     /// <value>The default is 2.</value>
     /// </summary>
     public int? Days { get; init; }
