@@ -72,10 +72,13 @@ public sealed class ConcurrencyAndResilienceTests(DatabaseFixture db) : IClassFi
     public async Task Skip_if_busy_coalesces_into_the_refresh_already_running_on_another_instance()
     {
         await SetSleepAsync("slow", 1.0);
+        // The other instance has run its schema script already: on a loaded machine that script alone can outlast the 1 s refresh.
+        var other = db.CreateServices();
+        await other.GetRequiredService<IRefreshLog>().EnsureSchemaAsync();
         var running = db.CreateServices().GetRequiredService<IMaterializedViewRefresher>().RefreshAsync(RefreshTarget.View("res.slow"));
         await WaitUntilRefreshingAsync("slow");
 
-        var coalesced = await db.CreateServices().GetRequiredService<IMaterializedViewRefresher>()
+        var coalesced = await other.GetRequiredService<IMaterializedViewRefresher>()
             .RefreshAsync(RefreshTarget.View("res.slow"), new RefreshOptions { SkipIfBusy = true });
 
         Assert.Equal(RefreshOutcome.Coalesced, coalesced.Outcome);

@@ -21,6 +21,7 @@ internal static class RefreshTelemetry
     /// <summary>The mode a result ran: <c>function</c> for a function target, <c>none</c> when nothing ran or the mode is unknown (a failed Auto refresh).</summary>
     public static string ResultModeTag(RefreshResult result) =>
         result.Target.Kind == RefreshTargetKind.Function ? "function"
+        : result.Target.Kind == RefreshTargetKind.Window ? (result.StrategyUsed is { } strategy ? RefreshSql.StrategyTag(strategy) : "none")
         : result.Outcome is RefreshOutcome.Succeeded or RefreshOutcome.Failed && result.ModeUsed is { } mode ? ModeTag(mode)
         : "none";
 

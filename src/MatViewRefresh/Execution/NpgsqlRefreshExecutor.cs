@@ -69,7 +69,7 @@ internal sealed class NpgsqlRefreshExecutor(RefreshDataSource dataSource, IOptio
         var execution = RefreshExecution.Empty;
 
         // The contract: the last statement reports the refresh by column name (mode, mode_reason, data_as_of,
-        // refreshed_at, duration_ms, row_count; any of them). Earlier results — a function target's own — are not read.
+        // refreshed_at, duration_ms, row_count, strategy, rows_deleted, rows_inserted; any of them). Earlier results — a function target's own — are not read.
         for (var result = 1; result < statements.Count; result++)
         {
             await reader.NextResultAsync(cancellationToken).ConfigureAwait(false);
@@ -94,6 +94,8 @@ internal sealed class NpgsqlRefreshExecutor(RefreshDataSource dataSource, IOptio
         long? rows = null;
         RefreshMode? mode = null;
         string? reason = null;
+        WindowStrategy? strategy = null;
+        long? deleted = null, inserted = null;
         for (var i = 0; i < reader.FieldCount; i++)
         {
             if (reader.IsDBNull(i))
@@ -109,10 +111,17 @@ internal sealed class NpgsqlRefreshExecutor(RefreshDataSource dataSource, IOptio
                 case "row_count": rows = reader.GetInt64(i); break;
                 case "mode": mode = RefreshTelemetry.ParseMode(reader.GetString(i)); break;
                 case "mode_reason": reason = reader.GetString(i); break;
+                case "strategy": strategy = reader.GetString(i) == "full" ? WindowStrategy.Full : WindowStrategy.Incremental; break;
+                case "rows_deleted": deleted = reader.GetInt64(i); break;
+                case "rows_inserted": inserted = reader.GetInt64(i); break;
                 default: break;
             }
         }
 
-        return new RefreshExecution { DataAsOf = dataAsOf, RefreshedAt = refreshedAt, ServerDuration = duration, RowCount = rows, Mode = mode, ModeReason = reason };
+        return new RefreshExecution
+        {
+            DataAsOf = dataAsOf, RefreshedAt = refreshedAt, ServerDuration = duration, RowCount = rows, Mode = mode, ModeReason = reason,
+            Strategy = strategy, RowsDeleted = deleted, RowsInserted = inserted,
+        };
     }
 }

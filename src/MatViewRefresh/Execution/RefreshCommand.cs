@@ -25,7 +25,7 @@ public sealed record RefreshCommand
     /// <summary>
     /// The mode asked of the server for a view: <see cref="RefreshMode.Full"/>, <see cref="RefreshMode.Concurrent"/>, or
     /// <see cref="RefreshMode.Auto"/> (the server decides from the catalog in the same transaction and reports its choice
-    /// in <see cref="RefreshExecution.Mode"/>); <see langword="null"/> for a function target and for commands that refresh nothing.
+    /// in <see cref="RefreshExecution.Mode"/>); <see langword="null"/> for a function or window target and for commands that refresh nothing.
     /// </summary>
     public required RefreshMode? Mode { get; init; }
 
@@ -84,6 +84,15 @@ public sealed record RefreshExecution
     /// <summary>The mode the server ran (<see cref="RefreshMode.Full"/> or <see cref="RefreshMode.Concurrent"/>), for a view.</summary>
     public RefreshMode? Mode { get; init; }
 
-    /// <summary>Why the server chose <see cref="Mode"/>, for a view.</summary>
+    /// <summary>Why the server chose <see cref="Mode"/>, for a view; which strategy ran and why, for a window target.</summary>
     public string? ModeReason { get; init; }
+
+    /// <summary>The strategy a window target ran (column <c>strategy</c>: <c>incremental</c> or <c>full</c>).</summary>
+    public WindowStrategy? Strategy { get; init; }
+
+    /// <summary>Rows a window refresh deleted (column <c>rows_deleted</c>).</summary>
+    public long? RowsDeleted { get; init; }
+
+    /// <summary>Rows a window refresh inserted (column <c>rows_inserted</c>).</summary>
+    public long? RowsInserted { get; init; }
 }

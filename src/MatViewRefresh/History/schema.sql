@@ -209,6 +209,109 @@ BEGIN
 END
 $$;
 
+-- An age as people read it in a refresh reason, in whole minutes: "12 min", "26 h", "1 h 59 min".
+CREATE OR REPLACE FUNCTION "matview_refresh".format_age(p_age interval)
+RETURNS text
+LANGUAGE sql
+IMMUTABLE
+AS $$
+    SELECT CASE WHEN m < 60 THEN m || ' min' WHEN m % 60 = 0 THEN m / 60 || ' h' ELSE m / 60 || ' h ' || m % 60 || ' min' END
+    FROM (SELECT floor(extract(epoch FROM p_age) / 60)::bigint AS m) a
+$$;
+
+-- Refreshes a mart table by date window in the caller's transaction: timeouts and lock (begin_refresh), the strategy
+-- ('incremental', 'full', or 'smart': full when the history holds no successful full refresh within p_full_after), the
+-- window's rows deleted and the query's rows inserted, then the log and history rows (finish_refresh). One statement.
+-- p_delete ($1, $2 = the window), p_delete_all, p_insert ($1, $2) and p_newest are built by the library with quoted
+-- identifiers. The window is passed as local days and as instants; the date column's type decides which are bound.
+CREATE OR REPLACE FUNCTION "matview_refresh".refresh_window(
+    p_table text, p_column text, p_strategy text, p_full_after interval,
+    p_from_day date, p_to_day date, p_from timestamptz, p_to timestamptz,
+    p_delete text, p_delete_all text, p_insert text, p_newest text,
+    p_key bigint, p_wait boolean, p_lock_timeout text, p_statement_timeout text,
+    p_target text, p_scope text, p_attempts integer, p_trigger text)
+RETURNS TABLE (strategy text, mode_reason text, data_as_of timestamptz, refreshed_at timestamptz, duration_ms double precision,
+               rows_deleted bigint, rows_inserted bigint)
+LANGUAGE plpgsql
+AS $$
+DECLARE
+    v_type regtype;
+    v_strategy text := p_strategy;
+    v_reason text;
+    v_last timestamptz;
+    v_newest timestamptz;
+    v_now timestamptz;
+    v_deleted bigint;
+    v_inserted bigint;
+BEGIN
+    PERFORM "matview_refresh".begin_refresh(p_key, p_wait, p_lock_timeout, p_statement_timeout);
+    SELECT a.atttypid::regtype INTO v_type FROM pg_catalog.pg_attribute a
+    WHERE a.attrelid = p_table::regclass AND a.attname = p_column AND a.attnum > 0 AND NOT a.attisdropped;
+    IF v_type IS NULL THEN
+        RAISE EXCEPTION 'column "%" of the window target % does not exist', p_column, p_table USING ERRCODE = '42703';
+    ELSIF v_type NOT IN ('date'::regtype, 'timestamptz'::regtype, 'timestamp'::regtype) THEN
+        RAISE EXCEPTION 'column "%" of the window target % is %, not date, timestamptz or timestamp', p_column, p_table, v_type
+            USING ERRCODE = '42804';
+    END IF;
+
+    IF p_strategy = 'smart' THEN
+        SELECT max(h.started_at) INTO v_last FROM "matview_refresh".refresh_history h
+        WHERE h.target = p_target AND h.scope = p_scope AND h.success AND h.mode = 'full';
+        v_now := clock_timestamp();
+        IF v_last IS NULL THEN
+            v_strategy := 'full';
+            v_reason := 'smart chose full: no full refresh in the log';
+        ELSIF v_now - v_last > p_full_after THEN
+            v_strategy := 'full';
+            v_reason := format('smart chose full: last full refresh %s ago > %s',
+                "matview_refresh".format_age(v_now - v_last), "matview_refresh".format_age(p_full_after));
+        ELSE
+            v_strategy := 'incremental';
+            v_reason := format('smart chose incremental: last full refresh %s ago ≤ %s',
+                "matview_refresh".format_age(v_now - v_last), "matview_refresh".format_age(p_full_after));
+        END IF;
+        EXECUTE p_newest INTO v_newest;
+        v_reason := v_reason || CASE WHEN v_newest IS NULL THEN '; the table is empty'
+            ELSE format('; newest data %s old', "matview_refresh".format_age(v_now - v_newest)) END;
+    ELSE
+        v_reason := p_strategy || ' requested';
+    END IF;
+
+    IF v_strategy = 'full' THEN
+        EXECUTE p_delete_all;
+        GET DIAGNOSTICS v_deleted = ROW_COUNT;
+        IF v_type = 'date'::regtype THEN
+            EXECUTE p_insert USING '-infinity'::date, 'infinity'::date;
+            GET DIAGNOSTICS v_inserted = ROW_COUNT;
+        ELSIF v_type = 'timestamp'::regtype THEN
+            EXECUTE p_insert USING '-infinity'::timestamp, 'infinity'::timestamp;
+            GET DIAGNOSTICS v_inserted = ROW_COUNT;
+        ELSE
+            EXECUTE p_insert USING '-infinity'::timestamptz, 'infinity'::timestamptz;
+            GET DIAGNOSTICS v_inserted = ROW_COUNT;
+        END IF;
+    ELSIF v_type = 'date'::regtype THEN
+        EXECUTE p_delete USING p_from_day, p_to_day;
+        GET DIAGNOSTICS v_deleted = ROW_COUNT;
+        EXECUTE p_insert USING p_from_day, p_to_day;
+        GET DIAGNOSTICS v_inserted = ROW_COUNT;
+    ELSIF v_type = 'timestamp'::regtype THEN
+        EXECUTE p_delete USING p_from_day::timestamp, p_to_day::timestamp;
+        GET DIAGNOSTICS v_deleted = ROW_COUNT;
+        EXECUTE p_insert USING p_from_day::timestamp, p_to_day::timestamp;
+        GET DIAGNOSTICS v_inserted = ROW_COUNT;
+    ELSE
+        EXECUTE p_delete USING p_from, p_to;
+        GET DIAGNOSTICS v_deleted = ROW_COUNT;
+        EXECUTE p_insert USING p_from, p_to;
+        GET DIAGNOSTICS v_inserted = ROW_COUNT;
+    END IF;
+
+    RETURN QUERY SELECT v_strategy, v_reason, f.data_as_of, f.refreshed_at, f.duration_ms, v_deleted, v_inserted
+    FROM "matview_refresh".finish_refresh(p_target, p_scope, v_strategy, p_attempts, p_trigger, NULL) f;
+END
+$$;
+
 -- Deletes history older than the retention (run by the library in its own short transaction, at most hourly).
 CREATE OR REPLACE FUNCTION "matview_refresh".prune_history(p_older_than interval)
 RETURNS bigint

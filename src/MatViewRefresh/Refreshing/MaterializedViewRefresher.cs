@@ -50,8 +50,42 @@ internal sealed class MaterializedViewRefresher : IMaterializedViewRefresher
             throw new ArgumentOutOfRangeException(nameof(options), requested, $"Mode {requested} is not a refresh mode; use Auto, Full or Concurrent.");
         }
 
+        if (target.Kind == RefreshTargetKind.Window)
+        {
+            ValidateWindowOptions(options);
+        }
+
         return RefreshResolvedAsync(target.WithDefaultSchema(_options.DefaultSchema), requested, options, cancellationToken);
     }
+
+    private static void ValidateWindowOptions(RefreshOptions options)
+    {
+        if (options.Strategy is { } strategy && !Enum.IsDefined(strategy))
+        {
+            throw new ArgumentOutOfRangeException(nameof(options), strategy, $"Strategy {strategy} is not a window strategy; use Smart, Incremental or Full.");
+        }
+
+        if (options.Days is < 1 or > MaxWindowDays)
+        {
+            throw new ArgumentOutOfRangeException(nameof(options), options.Days, $"Days is {options.Days}; a window refresh replaces 1 to {MaxWindowDays} days (use a full refresh for all time).");
+        }
+
+        if (options.FullRefreshAfter is { } after && after <= TimeSpan.Zero)
+        {
+            throw new ArgumentOutOfRangeException(nameof(options), after, $"FullRefreshAfter is {after}; it must be positive.");
+        }
+
+        _ = LocalDays.FindZone(options.TimeZone ?? DefaultWindowTimeZone);
+    }
+
+    /// <summary>The defaults of a window refresh (see <see cref="RefreshOptions"/>).</summary>
+    internal const int DefaultWindowDays = 2;
+
+    internal const int MaxWindowDays = 36_600;
+
+    internal const string DefaultWindowTimeZone = "UTC";
+
+    internal static readonly TimeSpan DefaultFullRefreshAfter = TimeSpan.FromDays(1);
 
     public async Task<RefreshPlan> PlanAsync(RefreshSelection selection, RefreshOptions? options = null, CancellationToken cancellationToken = default)
     {
@@ -273,6 +307,9 @@ internal sealed class MaterializedViewRefresher : IMaterializedViewRefresher
                 RefreshedAt = execution.RefreshedAt,
                 ServerDuration = execution.ServerDuration,
                 RowCount = execution.RowCount,
+                StrategyUsed = execution.Strategy,
+                RowsDeleted = execution.RowsDeleted,
+                RowsInserted = execution.RowsInserted,
             };
             Log.RefreshSucceeded(_logger, name, RefreshTelemetry.ModeTag(result.ModeUsed), run.Reason ?? string.Empty, result.Duration.TotalMilliseconds, run.Attempts);
             await PruneIfDueAsync(target).ConfigureAwait(false);
@@ -341,7 +378,7 @@ internal sealed class MaterializedViewRefresher : IMaterializedViewRefresher
             Exception failure;
             try
             {
-                var execution = await _executor.ExecuteAsync(RefreshSql.Refresh(
+                var execution = await _executor.ExecuteAsync(target.Kind == RefreshTargetKind.Window ? WindowCommand(run) : RefreshSql.Refresh(
                     target,
                     run.Mode,
                     run.Attempts,
@@ -409,6 +446,18 @@ internal sealed class MaterializedViewRefresher : IMaterializedViewRefresher
         }
     }
 
+    private RefreshCommand WindowCommand(RefreshRun run) => RefreshSql.Window(
+        run.Target,
+        run.Options.Strategy ?? WindowStrategy.Smart,
+        LocalWindow.LastDays(_time.GetUtcNow(), run.Options.Days ?? DefaultWindowDays, run.Options.TimeZone ?? DefaultWindowTimeZone),
+        run.Options.FullRefreshAfter ?? DefaultFullRefreshAfter,
+        run.Attempts,
+        waitForLock: !run.Options.SkipIfBusy,
+        run.Options.LockTimeout ?? _options.LockTimeout,
+        run.Options.StatementTimeout ?? _options.StatementTimeout,
+        run.Options.Trigger,
+        _options.Schema);
+
     private async Task PruneIfDueAsync(RefreshTarget target)
     {
         var now = _time.GetTimestamp();
@@ -472,7 +521,7 @@ internal sealed class MaterializedViewRefresher : IMaterializedViewRefresher
         public int Attempts { get; set; }
 
         /// <summary>What is asked of the server (Auto: the server decides), then what it ran.</summary>
-        public RefreshMode? Mode { get; set; } = target.Kind == RefreshTargetKind.Function ? null : requested;
+        public RefreshMode? Mode { get; set; } = target.Kind == RefreshTargetKind.MaterializedView ? requested : null;
 
         public string? Reason { get; set; } = target.Kind == RefreshTargetKind.Function ? "function call" : null;
 

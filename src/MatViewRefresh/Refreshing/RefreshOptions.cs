@@ -25,6 +25,28 @@ public sealed record RefreshOptions
     /// <summary>How many independent views a batch refreshes at once. <value>The default is <see cref="MatViewRefreshOptions.MaxParallelism"/>.</value></summary>
     public int? MaxParallelism { get; init; }
 
+    /// <summary>How a window target (<see cref="RefreshTarget.Window"/>) is refreshed; ignored for views and functions. <value>The default is <see cref="WindowStrategy.Smart"/>.</value></summary>
+    public WindowStrategy? Strategy { get; init; }
+
+    /// <summary>
+    /// How many local days an incremental window refresh replaces, today included (2: yesterday and today), from 1 to 36,600;
+    /// ignored for views and functions.
+    /// <value>The default is 2.</value>
+    /// </summary>
+    public int? Days { get; init; }
+
+    /// <summary>
+    /// The IANA time zone whose local midnights bound a window refresh's days (for example <c>America/Chicago</c>); ignored for views and functions.
+    /// <value>The default is <c>UTC</c>.</value>
+    /// </summary>
+    public string? TimeZone { get; init; }
+
+    /// <summary>
+    /// For <see cref="WindowStrategy.Smart"/>: a full refresh runs when the history holds no successful full refresh of the target more
+    /// recent than this. <value>The default is 1 day.</value>
+    /// </summary>
+    public TimeSpan? FullRefreshAfter { get; init; }
+
     /// <summary>What started the refresh, recorded in the history (for example <c>manual</c>, <c>schedule</c>, <c>ingest</c>). <value>The default is <c>manual</c>.</value></summary>
     public string Trigger { get; init; } = "manual";
 }

@@ -1,6 +1,6 @@
 namespace MatViewRefresh;
 
-/// <summary>The result of refreshing one view.</summary>
+/// <summary>The result of refreshing one target.</summary>
 public sealed record RefreshResult
 {
     /// <summary>The view.</summary>
@@ -46,6 +46,15 @@ public sealed record RefreshResult
 
     /// <summary>Rows in the view after the refresh, when <see cref="MatViewRefreshOptions.RecordRowCount"/> is on.</summary>
     public long? RowCount { get; init; }
+
+    /// <summary>The strategy a window target ran (<see cref="WindowStrategy.Incremental"/> or <see cref="WindowStrategy.Full"/>) on success; <see langword="null"/> for views and functions.</summary>
+    public WindowStrategy? StrategyUsed { get; init; }
+
+    /// <summary>Rows a window refresh deleted from the mart table, on success; <see langword="null"/> for views and functions.</summary>
+    public long? RowsDeleted { get; init; }
+
+    /// <summary>Rows a window refresh inserted into the mart table, on success; <see langword="null"/> for views and functions.</summary>
+    public long? RowsInserted { get; init; }
 
     /// <summary>Why the refresh failed or was skipped, otherwise <see langword="null"/>.</summary>
     public RefreshError? Error { get; init; }

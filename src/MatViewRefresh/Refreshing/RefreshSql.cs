@@ -70,6 +70,52 @@ internal static class RefreshSql
         };
     }
 
+    /// <summary>
+    /// A window target: <c>refresh_window(…)</c>, one statement that takes the lock, decides the strategy (for
+    /// <see cref="WindowStrategy.Smart"/>, from the history in the same transaction), deletes the window's rows, inserts the
+    /// query's, and writes the log. The DELETE, INSERT and newest-value statements are built here with quoted identifiers;
+    /// the window's bounds are parameters, as local days and as the instants of the local midnights.
+    /// </summary>
+    public static RefreshCommand Window(
+        RefreshTarget target, WindowStrategy strategy, LocalWindow window, TimeSpan fullRefreshAfter, int attempt, bool waitForLock,
+        TimeSpan lockTimeout, TimeSpan statementTimeout, string trigger, string logSchema)
+    {
+        var schema = SqlIdentifier.Quote(logSchema);
+        var table = target.Name.ToSql();
+        var column = SqlIdentifier.Quote(target.DateColumn!);
+        var key = LockKey(target);
+        var statementTimeoutText = Milliseconds(statementTimeout);
+        var refresh = new RefreshStatement(
+            $"SELECT strategy, mode_reason, data_as_of, refreshed_at, duration_ms, rows_deleted, rows_inserted FROM {schema}.refresh_window($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20)",
+            [table, target.DateColumn, StrategyTag(strategy), fullRefreshAfter,
+             window.FromDay, window.ToDay, window.From, window.To,
+             $"DELETE FROM {table} WHERE {column} >= $1 AND {column} < $2",
+             $"DELETE FROM {table}",
+             $"INSERT INTO {table} SELECT * FROM ({WindowQuery.Parse(target.Query!)}\n) q",
+             $"SELECT max({column})::timestamptz FROM {table}",
+             key, waitForLock, Milliseconds(lockTimeout), statementTimeoutText, target.LogName, target.Scope, attempt, trigger]);
+        return new RefreshCommand
+        {
+            Kind = RefreshCommandKind.Refresh,
+            Target = target,
+            Mode = null,
+            Attempt = attempt,
+            LockKey = key,
+            WaitForLock = waitForLock,
+            LockTimeout = lockTimeout,
+            StatementTimeout = statementTimeout,
+            Trigger = trigger,
+            Statements = [new("SELECT set_config('statement_timeout', $1, true)", [statementTimeoutText]), refresh],
+        };
+    }
+
+    public static string StrategyTag(WindowStrategy strategy) => strategy switch
+    {
+        WindowStrategy.Full => "full",
+        WindowStrategy.Incremental => "incremental",
+        _ => "smart",
+    };
+
     /// <summary>Deletes history rows older than <paramref name="retention"/>: its own short transaction, never the refresh's.</summary>
     public static RefreshCommand Prune(RefreshTarget target, string logSchema, TimeSpan retention) => new()
     {
@@ -101,7 +147,7 @@ internal static class RefreshSql
             ON CONFLICT (target, scope) DO UPDATE SET
                 last_attempt_at = EXCLUDED.last_attempt_at, last_error = EXCLUDED.last_error, last_error_state = EXCLUDED.last_error_state
             """,
-            [target.LogName, target.Scope, startedAt.ToUniversalTime(), duration.TotalMilliseconds, RefreshTelemetry.ModeTag(mode), attempts, trigger, error.SqlState, error.Message]);
+            [target.LogName, target.Scope, startedAt.ToUniversalTime(), duration.TotalMilliseconds, target.Kind == RefreshTargetKind.Window ? "window" : RefreshTelemetry.ModeTag(mode), attempts, trigger, error.SqlState, error.Message]);
         return new RefreshCommand
         {
             Kind = RefreshCommandKind.RecordFailure,

@@ -11,6 +11,9 @@ public enum RefreshTargetKind
 
     /// <summary>A function that recomputes a mart (for example one user's day), called with named parameters.</summary>
     Function = 1,
+
+    /// <summary>A mart table kept from a query by a date window: the window's rows deleted and the query's rows inserted, in one transaction.</summary>
+    Window = 2,
 }
 
 /// <summary>A named parameter of a function target; the value is bound as an Npgsql parameter, never concatenated.</summary>
@@ -18,17 +21,20 @@ public enum RefreshTargetKind
 /// <param name="Value">The value (for example a <see cref="Guid"/>, a <see cref="DateOnly"/>, a string).</param>
 public readonly record struct RefreshParameter(string Name, object? Value);
 
-/// <summary>What a refresh refreshes: a materialized view, or a function call with named parameters.</summary>
+/// <summary>What a refresh refreshes: a materialized view, a function call with named parameters, or a mart table by date window.</summary>
 public sealed class RefreshTarget : IEquatable<RefreshTarget>
 {
     private string? _text;
 
-    private RefreshTarget(RefreshTargetKind kind, QualifiedName name, IReadOnlyList<RefreshParameter> parameters, bool schemaImplied = false)
+    private RefreshTarget(
+        RefreshTargetKind kind, QualifiedName name, IReadOnlyList<RefreshParameter> parameters, bool schemaImplied = false, string? dateColumn = null, string? query = null)
     {
         Kind = kind;
         Name = name;
         Parameters = parameters;
         SchemaImplied = schemaImplied;
+        DateColumn = dateColumn;
+        Query = query;
         Scope = kind == RefreshTargetKind.Function ? ScopeOf(parameters) : string.Empty;
     }
 
@@ -37,6 +43,12 @@ public sealed class RefreshTarget : IEquatable<RefreshTarget>
 
     /// <summary>The schema-qualified name of the view or function.</summary>
     public QualifiedName Name { get; }
+
+    /// <summary>The date (or <c>timestamptz</c>) column of a window target, exactly as stored; <see langword="null"/> otherwise.</summary>
+    public string? DateColumn { get; }
+
+    /// <summary>The SELECT of a window target as given (with <c>@from</c> and <c>@to</c>); <see langword="null"/> otherwise.</summary>
+    public string? Query { get; }
 
     /// <summary>The named parameters of a function target, in call order; empty for a view.</summary>
     public IReadOnlyList<RefreshParameter> Parameters { get; }
@@ -107,6 +119,28 @@ public sealed class RefreshTarget : IEquatable<RefreshTarget>
         return new RefreshTarget(RefreshTargetKind.Function, qualified, list, implied);
     }
 
+    /// <summary>
+    /// A mart table maintained from a query by a date window, for example
+    /// <c>RefreshTarget.Window("marts.daily_sales", "day", "SELECT day, sum(amount) FROM … WHERE day &gt;= @from AND day &lt; @to GROUP BY day")</c>.
+    /// The query produces the table's rows (columns in the table's order) for the days <c>[@from, @to)</c>. An incremental refresh
+    /// deletes the window's rows and inserts the query's rows for the window in one transaction; a full refresh does the same
+    /// over all time (<c>@from</c> = <c>-infinity</c>, <c>@to</c> = <c>infinity</c>). <c>@from</c> and <c>@to</c> are bound as
+    /// parameters: <c>date</c> values (local days) when the column is a <c>date</c>, the instants of the local midnights when it
+    /// is a <c>timestamptz</c>, local midnights when it is a <c>timestamp</c> — decided from the catalog at run time.
+    /// The table is the target's identity: two window targets on one table share its lock and its log row.
+    /// </summary>
+    /// <param name="table">The mart table, as in SQL; an unqualified name is looked up in <c>public</c>.</param>
+    /// <param name="dateColumn">The table's date, <c>timestamptz</c> or <c>timestamp</c> column, exactly as stored (no case folding).</param>
+    /// <param name="query">One <c>SELECT</c> (or <c>WITH … SELECT</c>) statement using <c>@from</c> and <c>@to</c>; a trailing <c>;</c> is allowed.</param>
+    /// <exception cref="ArgumentException">The table, the column or the query is not valid; the message names it.</exception>
+    public static RefreshTarget Window(string table, string dateColumn, string query)
+    {
+        var qualified = QualifiedName.Parse(table, DefaultSchema, out var implied);
+        SqlIdentifier.Validate(dateColumn, nameof(dateColumn));
+        WindowQuery.Parse(query);
+        return new RefreshTarget(RefreshTargetKind.Window, qualified, [], implied, dateColumn, query);
+    }
+
     /// <summary>The target as people read it: <c>sales.mv_daily</c> or <c>marts.refresh_user(day_local=2025-11-08&amp;user_id=…)</c>.</summary>
     public override string ToString() => _text ??= Kind == RefreshTargetKind.Function ? $"{Name}({Scope})" : Name.ToString();
 
@@ -132,7 +166,7 @@ public sealed class RefreshTarget : IEquatable<RefreshTarget>
     /// <summary>This target with an unqualified name placed in <paramref name="schema"/>; itself when the name had a schema.</summary>
     internal RefreshTarget WithDefaultSchema(string schema) =>
         !SchemaImplied ? this
-        : new RefreshTarget(Kind, string.Equals(schema, Name.Schema, StringComparison.Ordinal) ? Name : new QualifiedName(schema, Name.Name), Parameters);
+        : new RefreshTarget(Kind, string.Equals(schema, Name.Schema, StringComparison.Ordinal) ? Name : new QualifiedName(schema, Name.Name), Parameters, false, DateColumn, Query);
 
     internal static string FormatValue(object? value) => value switch
     {
