@@ -1,0 +1,56 @@
+using Microsoft.Extensions.DependencyInjection;
+
+namespace MatViewRefresh.IntegrationTests;
+
+/// <summary>Schedules on a real server and a real clock: several app instances (DI containers) share one database.</summary>
+public sealed class SchedulerOnPostgresTests(DatabaseFixture db) : IClassFixture<DatabaseFixture>
+{
+    [Fact]
+    public async Task Four_instances_running_a_one_second_schedule_refresh_once_per_tick()
+    {
+        await db.ExecuteAsync("CREATE SCHEMA IF NOT EXISTS sched; CREATE MATERIALIZED VIEW IF NOT EXISTS sched.v AS SELECT 1 AS x");
+        var instances = Enumerable.Range(0, 4).Select(_ => db.CreateServices(o =>
+        {
+            o.StartScheduler = false;
+            o.Schedules["every_second"] = new RefreshScheduleOptions { Interval = TimeSpan.FromSeconds(1), Views = ["sched.v"], Mode = "Full" };
+        })).ToList();
+        await instances[0].GetRequiredService<IRefreshLog>().EnsureSchemaAsync(); // so the test can poll schedule_ticks from the start
+        var schedulers = instances.Select(i => i.GetRequiredService<IRefreshScheduler>()).ToList();
+        await Task.WhenAll(schedulers.Select(s => s.StartAsync()));
+
+        await DatabaseFixture.EventuallyAsync(
+            async () => await db.ScalarAsync<long>("SELECT count(*) FROM matview_refresh.schedule_ticks WHERE schedule = 'every_second'") >= 4,
+            "four ticks claimed",
+            TimeSpan.FromSeconds(30));
+        var metrics = await Task.WhenAll(schedulers.Select(s => s.StopAsync()));
+
+        var ticks = await db.ScalarAsync<long>("SELECT count(*) FROM matview_refresh.schedule_ticks WHERE schedule = 'every_second'");
+        var runs = await db.ScalarAsync<long>("SELECT count(*) FROM matview_refresh.refresh_history WHERE trigger = 'every_second' AND target = 'sched.v'");
+        var claimers = await db.ScalarAsync<long>("SELECT count(DISTINCT claimed_by) FROM matview_refresh.schedule_ticks WHERE schedule = 'every_second'");
+        Assert.True(ticks >= 4, $"{ticks} ticks");
+        Assert.Equal(ticks, runs);
+        Assert.Equal(ticks, metrics.Sum(m => m.TotalRuns));
+        Assert.Equal(ticks, metrics.Sum(m => m.Succeeded));
+        Assert.InRange(claimers, 1, 4);
+        var elsewhere = schedulers.Sum(s => s.GetStatus()[0].ClaimedElsewhereCount);
+        Assert.True(elsewhere >= 3 * (ticks - 1), $"{elsewhere} ticks claimed elsewhere for {ticks} ticks");
+    }
+
+    [Fact]
+    public async Task A_forced_run_is_in_the_history_with_the_schedule_as_trigger()
+    {
+        await db.ExecuteAsync("CREATE SCHEMA IF NOT EXISTS sched; CREATE MATERIALIZED VIEW IF NOT EXISTS sched.w AS SELECT 1 AS x");
+        using var services = db.CreateServices(o =>
+        {
+            o.StartScheduler = false;
+            o.Schedules["nightly"] = new RefreshScheduleOptions { Cron = "0 3 * * *", TimeZone = "America/Chicago", Views = ["sched.w"] };
+        });
+        var scheduler = services.GetRequiredService<IRefreshScheduler>();
+
+        var run = Assert.Single(await scheduler.ForceAsync("nightly"));
+
+        Assert.Equal(RefreshScheduleOutcome.Succeeded, run.Outcome);
+        Assert.Equal(1L, await db.ScalarAsync<long>("SELECT count(*) FROM matview_refresh.refresh_history WHERE trigger = 'nightly' AND target = 'sched.w'"));
+        Assert.False(scheduler.IsStarted);
+    }
+}
