@@ -53,4 +53,32 @@ public sealed class SchedulerOnPostgresTests(DatabaseFixture db) : IClassFixture
         Assert.Equal(1L, await db.ScalarAsync<long>("SELECT count(*) FROM matview_refresh.refresh_history WHERE trigger = 'nightly' AND target = 'sched.w'"));
         Assert.False(scheduler.IsStarted);
     }
+
+    [Fact]
+    public async Task A_tick_missed_while_down_is_caught_up_once_by_one_instance()
+    {
+        await db.ExecuteAsync("CREATE SCHEMA IF NOT EXISTS sched; CREATE MATERIALIZED VIEW IF NOT EXISTS sched.c AS SELECT 1 AS x");
+        ServiceProvider Instance() => db.CreateServices(o =>
+        {
+            o.StartScheduler = false;
+            o.Schedules["hourly_catch_up"] = new RefreshScheduleOptions { Interval = TimeSpan.FromHours(1), Views = ["sched.c"] };
+        });
+        using var first = Instance();
+        await first.GetRequiredService<IRefreshLog>().EnsureSchemaAsync();
+        // Last ran five hours ago; no instance ran since.
+        await db.ExecuteAsync(
+            "INSERT INTO matview_refresh.schedule_ticks (schedule, tick, claimed_by) VALUES ('hourly_catch_up', date_trunc('hour', now()) - interval '5 hours', 'gone')");
+
+        var a = first.GetRequiredService<IRefreshScheduler>();
+        await a.StartAsync();
+        using var second = Instance();
+        var b = second.GetRequiredService<IRefreshScheduler>();
+        await b.StartAsync();
+        var metrics = await Task.WhenAll(a.StopAsync(), b.StopAsync());
+
+        Assert.Equal(1, metrics.Sum(m => m.TotalRuns));
+        Assert.Equal(1L, await db.ScalarAsync<long>("SELECT count(*) FROM matview_refresh.refresh_history WHERE trigger = 'hourly_catch_up'"));
+        Assert.Equal(1L, await db.ScalarAsync<long>(
+            "SELECT count(*) FROM matview_refresh.schedule_ticks WHERE schedule = 'hourly_catch_up' AND tick > now() - interval '1 hour 1 minute'"));
+    }
 }
