@@ -81,4 +81,25 @@ public sealed class SchedulerOnPostgresTests(DatabaseFixture db) : IClassFixture
         Assert.Equal(1L, await db.ScalarAsync<long>(
             "SELECT count(*) FROM matview_refresh.schedule_ticks WHERE schedule = 'hourly_catch_up' AND tick > now() - interval '1 hour 1 minute'"));
     }
+
+    [Fact]
+    public async Task Status_reports_the_newest_data_timestamp_of_the_refreshed_view()
+    {
+        await db.ExecuteAsync(
+            "CREATE SCHEMA IF NOT EXISTS sched; CREATE TABLE IF NOT EXISTS sched.events (at timestamptz); " +
+            "CREATE MATERIALIZED VIEW IF NOT EXISTS sched.daily AS SELECT date_trunc('day', at) AS day, max(at) AS last_event_at FROM sched.events GROUP BY 1 WITH NO DATA; " +
+            "INSERT INTO sched.events VALUES ('2026-01-03 12:00:00+00'), ('2026-01-02 08:00:00+00')");
+        using var services = db.CreateServices(o =>
+        {
+            o.StartScheduler = false;
+            o.Schedules["freshness"] = new RefreshScheduleOptions { Interval = TimeSpan.FromHours(1), Views = ["sched.daily"], DataTimestampColumn = "sched.daily.last_event_at" };
+        });
+        var scheduler = services.GetRequiredService<IRefreshScheduler>();
+
+        Assert.Equal(RefreshScheduleOutcome.Succeeded, Assert.Single(await scheduler.ForceAsync()).Outcome);
+
+        var status = Assert.Single(scheduler.GetStatus());
+        Assert.Equal(new DateTimeOffset(2026, 1, 3, 12, 0, 0, TimeSpan.Zero), status.DataAsOf);
+        Assert.True(status.DataBehind > TimeSpan.FromDays(1));
+    }
 }

@@ -38,7 +38,8 @@ public sealed class ScheduleOptionsTests
             ("hours", new RefreshScheduleOptions { Interval = TimeSpan.FromMinutes(1), ActiveHours = "6-22", Views = ["a"] }),
             ("jitter", new RefreshScheduleOptions { Interval = TimeSpan.FromMinutes(1), Jitter = TimeSpan.FromMinutes(2), Views = ["a"] }),
             ("catchup", new RefreshScheduleOptions { Interval = TimeSpan.FromMinutes(1), MaxCatchUpRuns = 2, Views = ["a"] }),
-            ("nothing", new RefreshScheduleOptions { Interval = TimeSpan.FromMinutes(1) }));
+            ("nothing", new RefreshScheduleOptions { Interval = TimeSpan.FromMinutes(1) }),
+            ("data", new RefreshScheduleOptions { Interval = TimeSpan.FromMinutes(1), Views = ["a"], DataTimestampColumn = "daily.day" }));
 
         Assert.Contains(failures, f => f.StartsWith("MatViewRefresh:Schedules:zone:TimeZone is 'Mars/Olympus'", StringComparison.Ordinal));
         Assert.Contains(failures, f => f.StartsWith("MatViewRefresh:Schedules:both: set exactly one of Interval and Cron", StringComparison.Ordinal));
@@ -48,7 +49,8 @@ public sealed class ScheduleOptionsTests
         Assert.Contains(failures, f => f.StartsWith("MatViewRefresh:Schedules:jitter:Jitter is 00:02:00", StringComparison.Ordinal));
         Assert.Contains(failures, f => f.StartsWith("MatViewRefresh:Schedules:catchup:MaxCatchUpRuns is 2", StringComparison.Ordinal));
         Assert.Contains(failures, f => f.StartsWith("MatViewRefresh:Schedules:nothing: select something", StringComparison.Ordinal));
-        Assert.Equal(8, failures.Count);
+        Assert.Contains(failures, f => f.StartsWith("MatViewRefresh:Schedules:data:DataTimestampColumn is 'daily.day': write schema.view.column", StringComparison.Ordinal));
+        Assert.Equal(9, failures.Count);
     }
 
     [Fact]

@@ -13,6 +13,11 @@ internal sealed class MemoryTickStore : IScheduleTickStore
 
     private int _claimer;
 
+    /// <summary>What <see cref="NewestDataAsync"/> returns.</summary>
+    public DateTimeOffset? NewestData { get; set; }
+
+    public Task<DateTimeOffset?> NewestDataAsync(QualifiedName view, string column, CancellationToken cancellationToken) => Task.FromResult(NewestData);
+
     public Task<bool> TryClaimAsync(string schedule, DateTimeOffset tick, CancellationToken cancellationToken) =>
         Task.FromResult(Claims.TryAdd((schedule, tick), Interlocked.Increment(ref _claimer)));
 

@@ -287,4 +287,22 @@ public sealed class SchedulerTests
         Assert.False(status.Enabled);
         Assert.Null(status.NextRunUtc);
     }
+
+    [Fact]
+    public async Task Status_reports_the_newest_data_instant_and_how_far_behind_it_is()
+    {
+        var time = new FakeTimeProvider(new DateTimeOffset(2026, 1, 5, 10, 0, 0, TimeSpan.Zero));
+        var store = new MemoryTickStore { NewestData = new DateTimeOffset(2026, 1, 3, 0, 0, 0, TimeSpan.Zero) };
+        var schedule = Every(TimeSpan.FromMinutes(1));
+        schedule.DataTimestampColumn = "sales.daily.day";
+        using var scheduler = Schedulers.Create(time, new ScheduledRefresher(time), store, ("m", schedule));
+        await scheduler.StartAsync();
+        Assert.Null(scheduler.GetStatus()[0].DataAsOf);
+
+        time.Step(TimeSpan.FromMinutes(1), TimeSpan.FromSeconds(10));
+
+        var status = scheduler.GetStatus()[0];
+        Assert.Equal(store.NewestData, status.DataAsOf);
+        Assert.Equal(TimeSpan.FromDays(2) + TimeSpan.FromMinutes(601), status.DataBehind);
+    }
 }

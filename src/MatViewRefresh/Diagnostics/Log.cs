@@ -123,4 +123,8 @@ internal static partial class Log
     [LoggerMessage(MatViewRefreshEventIds.ScheduleCatchUp, LogLevel.Information,
         "Schedule {Schedule} catches up missed tick {Tick:O}")]
     public static partial void ScheduleCatchUp(ILogger logger, string schedule, DateTimeOffset tick);
+
+    [LoggerMessage(MatViewRefreshEventIds.ScheduleDataFreshnessFailed, LogLevel.Warning,
+        "Schedule {Schedule} could not read the newest {Column}: {Error}")]
+    public static partial void ScheduleDataFreshnessFailed(ILogger logger, string schedule, string column, string error);
 }

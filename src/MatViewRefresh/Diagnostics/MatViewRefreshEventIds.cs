@@ -92,4 +92,7 @@ public static class MatViewRefreshEventIds
 
     /// <summary>A tick missed while no instance ran is run at start (catch-up).</summary>
     public const int ScheduleCatchUp = 3007;
+
+    /// <summary>The newest data timestamp of a schedule's views could not be read; the run itself is not affected.</summary>
+    public const int ScheduleDataFreshnessFailed = 3008;
 }

@@ -62,4 +62,12 @@ public sealed class RefreshScheduleOptions
     /// <value>The default is 30 seconds.</value>
     /// </summary>
     public TimeSpan StopTimeout { get; set; } = TimeSpan.FromSeconds(30);
+
+    /// <summary>
+    /// A timestamp column of the refreshed data, written <c>schema.view.column</c>
+    /// (<c>sales.daily_totals.last_event_at</c>): after each run that refreshed something, the scheduler reads its newest
+    /// value, and <see cref="RefreshScheduleStatus.DataAsOf"/> and <see cref="RefreshScheduleStatus.DataBehind"/> report it.
+    /// <value>The default is <see langword="null"/>: no data freshness.</value>
+    /// </summary>
+    public string? DataTimestampColumn { get; set; }
 }

@@ -41,4 +41,13 @@ public sealed record RefreshScheduleStatus
 
     /// <summary>Ticks another instance claimed (and ran).</summary>
     public long ClaimedElsewhereCount { get; init; }
+
+    /// <summary>
+    /// The newest value of <see cref="RefreshScheduleOptions.DataTimestampColumn"/> read after the last run that refreshed
+    /// something in this instance; <see langword="null"/> without that setting, before such a run, or when the view is empty.
+    /// </summary>
+    public DateTimeOffset? DataAsOf { get; init; }
+
+    /// <summary>How far <see cref="DataAsOf"/> is behind now; <see langword="null"/> when <see cref="DataAsOf"/> is.</summary>
+    public TimeSpan? DataBehind { get; init; }
 }

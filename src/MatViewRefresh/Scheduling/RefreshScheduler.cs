@@ -210,6 +210,8 @@ internal sealed class RefreshScheduler : IRefreshScheduler, IDisposable
                     FailedCount = s.Failed,
                     SkippedTicks = s.Skipped,
                     ClaimedElsewhereCount = s.ClaimedElsewhere,
+                    DataAsOf = s.DataAsOf,
+                    DataBehind = s.DataAsOf is { } asOf ? _time.GetUtcNow() - asOf : null,
                 };
             })];
         }
@@ -384,6 +386,10 @@ internal sealed class RefreshScheduler : IRefreshScheduler, IDisposable
                     },
                     Error = batch.Error?.Message ?? (batch.Status == RefreshBatchStatus.Success ? null : $"failed: {string.Join(", ", batch.FailedViews)}; skipped: {string.Join(", ", batch.SkippedViews)}"),
                 };
+                if (batch.Status != RefreshBatchStatus.Failed && d.DataTimestamp is { } data)
+                {
+                    await ReadDataFreshnessAsync(state, data.View, data.Column, linked.Token).ConfigureAwait(false);
+                }
             }
         }
         catch (OperationCanceledException) when (linked.IsCancellationRequested)
@@ -406,6 +412,23 @@ internal sealed class RefreshScheduler : IRefreshScheduler, IDisposable
             Outcome = outcome,
             Error = error,
         };
+    }
+
+    // Best effort: a freshness that cannot be read leaves the last one in place and does not fail the run.
+    private async Task ReadDataFreshnessAsync(ScheduleState state, QualifiedName view, string column, CancellationToken cancellationToken)
+    {
+        try
+        {
+            var newest = await _ticks.NewestDataAsync(view, column, cancellationToken).ConfigureAwait(false);
+            lock (_gate)
+            {
+                state.DataAsOf = newest;
+            }
+        }
+        catch (Exception e) when (e is not OperationCanceledException)
+        {
+            Log.ScheduleDataFreshnessFailed(_logger, state.Definition.Name, $"{view}.{column}", e.Message);
+        }
     }
 
     private void Finish(ScheduleState state, ScheduleRunHandle run, RefreshScheduleRun? result)

@@ -40,6 +40,9 @@ internal sealed class ScheduleDefinition
 
     public RefreshSelection Selection { get; }
 
+    /// <summary>The view and column whose newest value is the data's freshness, or null.</summary>
+    public (QualifiedName View, string Column)? DataTimestamp { get; private init; }
+
     /// <summary>Parses and checks a schedule; adds one message per bad setting (naming the schedule and the field) and returns null if any.</summary>
     public static ScheduleDefinition? Create(string name, RefreshScheduleOptions? o, List<string> failures)
     {
@@ -148,7 +151,29 @@ internal sealed class ScheduleDefinition
             }
         }
 
-        return failures.Count == before ? new ScheduleDefinition(name, o, cron, zone, active, mode, selection!) : null;
+        (QualifiedName View, string Column)? data = null;
+        if (!string.IsNullOrWhiteSpace(o.DataTimestampColumn))
+        {
+            try
+            {
+                var text = o.DataTimestampColumn.Trim();
+                var dot = text.LastIndexOf('.');
+                var implied = true;
+                var view = dot > 0 ? QualifiedName.Parse(text[..dot], "public", out implied) : null;
+                if (view is null || implied)
+                {
+                    throw new ArgumentException("write schema.view.column.");
+                }
+
+                data = (view, QualifiedName.ParseIdentifier(text[(dot + 1)..], nameof(o.DataTimestampColumn)));
+            }
+            catch (ArgumentException e)
+            {
+                failures.Add($"{p}:DataTimestampColumn is '{o.DataTimestampColumn}': {e.Message.Split(" (Parameter", 2)[0]}");
+            }
+        }
+
+        return failures.Count == before ? new ScheduleDefinition(name, o, cron, zone, active, mode, selection!) { DataTimestamp = data } : null;
     }
 
     /// <summary>The first tick strictly after <paramref name="after"/> within the active hours; null if there is none (a cron for 30 February).</summary>

@@ -25,6 +25,8 @@ internal sealed class ScheduleState(ScheduleDefinition definition)
     public long Skipped { get; set; }
 
     public long ClaimedElsewhere { get; set; }
+
+    public DateTimeOffset? DataAsOf { get; set; }
 }
 
 /// <summary>Why a run starts: its tick came, a missed tick is caught up at start, or someone forced it.</summary>

@@ -14,6 +14,9 @@ internal interface IScheduleTickStore
     /// after <paramref name="tick"/> is claimed yet. True if this instance got it.
     /// </summary>
     Task<bool> TryClaimCatchUpAsync(string schedule, DateTimeOffset tick, CancellationToken cancellationToken);
+
+    /// <summary>The newest value of <paramref name="column"/> in <paramref name="view"/> (null when the view is empty).</summary>
+    Task<DateTimeOffset?> NewestDataAsync(QualifiedName view, string column, CancellationToken cancellationToken);
 }
 
 /// <summary>Tick claims in the log schema's <c>schedule_ticks</c> table: <c>INSERT … ON CONFLICT DO NOTHING RETURNING</c>.</summary>
@@ -35,6 +38,14 @@ internal sealed class NpgsqlScheduleTickStore(RefreshDataSource dataSource, Refr
             schedule,
             tick,
             cancellationToken);
+
+    public async Task<DateTimeOffset?> NewestDataAsync(QualifiedName view, string column, CancellationToken cancellationToken)
+    {
+        await using var command = dataSource.Value.CreateCommand($"SELECT max({SqlIdentifier.Quote(column)})::timestamptz FROM {view.ToSql()}");
+        return await command.ExecuteScalarAsync(cancellationToken).ConfigureAwait(false) is DateTime newest
+            ? new DateTimeOffset(DateTime.SpecifyKind(newest, DateTimeKind.Utc))
+            : null;
+    }
 
     private async Task<bool> ClaimAsync(string sql, string schedule, DateTimeOffset tick, CancellationToken cancellationToken)
     {
