@@ -104,6 +104,19 @@ public sealed class MatViewRefreshOptions
     public RefreshDebounceOptions Debounce { get; set; } = new();
 
     /// <summary>
+    /// Schedules of <see cref="IRefreshScheduler"/> by name, section <c>MatViewRefresh:Schedules:&lt;name&gt;</c>
+    /// (<c>MatViewRefresh:Schedules:nightly:Cron</c>). The name is the run's trigger in the history.
+    /// <value>The default is empty: no schedules.</value>
+    /// </summary>
+    public IDictionary<string, RefreshScheduleOptions> Schedules { get; set; } = new Dictionary<string, RefreshScheduleOptions>(StringComparer.OrdinalIgnoreCase);
+
+    /// <summary>
+    /// Start <see cref="IRefreshScheduler"/> with the host. Set to <see langword="false"/> to start it yourself
+    /// (<see cref="IRefreshScheduler.StartAsync"/>). <value>The default is <see langword="true"/>.</value>
+    /// </summary>
+    public bool StartScheduler { get; set; } = true;
+
+    /// <summary>
     /// Extends the resilience pipeline around each refresh attempt. Called after the default retry and
     /// per-attempt timeout are added (set <see cref="MaxRetryAttempts"/> to 0 and leave
     /// <see cref="AttemptTimeout"/> at zero to replace them with your own strategies).

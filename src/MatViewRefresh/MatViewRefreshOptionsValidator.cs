@@ -36,6 +36,18 @@ internal sealed class MatViewRefreshOptionsValidator : IValidateOptions<MatViewR
         }
 
         ValidateDebounce(options.Debounce, p + nameof(options.Debounce) + ":", failures);
+        if (options.Schedules is null)
+        {
+            failures.Add($"{p}{nameof(options.Schedules)} is null.");
+        }
+        else
+        {
+            foreach (var (scheduleName, schedule) in options.Schedules)
+            {
+                ScheduleDefinition.Create(scheduleName, schedule, failures);
+            }
+        }
+
         return failures.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(failures);
     }
 

@@ -91,4 +91,40 @@ internal static partial class Log
     [LoggerMessage(MatViewRefreshEventIds.DebounceBookkeepingFailed, LogLevel.Error,
         "Bookkeeping after the debounced refresh of {Key} failed ({Error}); its tickets are completed and the key starts afresh")]
     public static partial void DebounceBookkeepingFailed(ILogger logger, string key, string error, Exception exception);
+
+    [LoggerMessage(MatViewRefreshEventIds.SchedulerStarted, LogLevel.Information,
+        "Refresh scheduler started with {Count} enabled schedule(s)")]
+    public static partial void SchedulerStarted(ILogger logger, int count);
+
+    [LoggerMessage(MatViewRefreshEventIds.SchedulerStopped, LogLevel.Information,
+        "Refresh scheduler stopped after {Uptime}: {Runs} run(s), {Failed} failed, {Skipped} tick(s) skipped")]
+    public static partial void SchedulerStopped(ILogger logger, TimeSpan uptime, long runs, long failed, long skipped);
+
+    [LoggerMessage(MatViewRefreshEventIds.ScheduleRunCompleted, LogLevel.Information,
+        "Schedule {Schedule} run for tick {Tick:O}: {Outcome} in {DurationMs:F1} ms")]
+    public static partial void ScheduleRunCompleted(ILogger logger, string schedule, DateTimeOffset? tick, RefreshScheduleOutcome outcome, double durationMs);
+
+    [LoggerMessage(MatViewRefreshEventIds.ScheduleRunFailed, LogLevel.Error,
+        "Schedule {Schedule} run for tick {Tick:O} {Outcome}: {Error}")]
+    public static partial void ScheduleRunFailed(ILogger logger, string schedule, DateTimeOffset? tick, RefreshScheduleOutcome outcome, string error);
+
+    [LoggerMessage(MatViewRefreshEventIds.ScheduleTickSkipped, LogLevel.Warning,
+        "Schedule {Schedule} skipped tick {Tick:O}: its previous run is still going")]
+    public static partial void ScheduleTickSkipped(ILogger logger, string schedule, DateTimeOffset tick);
+
+    [LoggerMessage(MatViewRefreshEventIds.ScheduleTickClaimedElsewhere, LogLevel.Debug,
+        "Schedule {Schedule} tick {Tick:O} was claimed by another instance")]
+    public static partial void ScheduleTickClaimedElsewhere(ILogger logger, string schedule, DateTimeOffset? tick);
+
+    [LoggerMessage(MatViewRefreshEventIds.ScheduleStopTimedOut, LogLevel.Warning,
+        "Schedule {Schedule} run did not finish within {Timeout} of the stop; cancelling it")]
+    public static partial void ScheduleStopTimedOut(ILogger logger, string schedule, TimeSpan timeout);
+
+    [LoggerMessage(MatViewRefreshEventIds.ScheduleCatchUp, LogLevel.Information,
+        "Schedule {Schedule} catches up missed tick {Tick:O}")]
+    public static partial void ScheduleCatchUp(ILogger logger, string schedule, DateTimeOffset tick);
+
+    [LoggerMessage(MatViewRefreshEventIds.ScheduleDataFreshnessFailed, LogLevel.Warning,
+        "Schedule {Schedule} could not read the newest {Column}: {Error}")]
+    public static partial void ScheduleDataFreshnessFailed(ILogger logger, string schedule, string column, string error);
 }

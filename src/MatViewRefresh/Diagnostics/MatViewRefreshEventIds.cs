@@ -68,4 +68,31 @@ public static class MatViewRefreshEventIds
 
     /// <summary>The bookkeeping after a debounced run failed; the run's tickets are completed and its key starts afresh.</summary>
     public const int DebounceBookkeepingFailed = 2007;
+
+    /// <summary>The refresh scheduler started.</summary>
+    public const int SchedulerStarted = 3000;
+
+    /// <summary>The refresh scheduler stopped.</summary>
+    public const int SchedulerStopped = 3001;
+
+    /// <summary>A scheduled run finished (succeeded, partly succeeded or failed).</summary>
+    public const int ScheduleRunCompleted = 3002;
+
+    /// <summary>A scheduled run threw or was cancelled.</summary>
+    public const int ScheduleRunFailed = 3003;
+
+    /// <summary>A tick came while the schedule's previous run was still going, and was skipped.</summary>
+    public const int ScheduleTickSkipped = 3004;
+
+    /// <summary>Another instance claimed the tick; this instance did not run it.</summary>
+    public const int ScheduleTickClaimedElsewhere = 3005;
+
+    /// <summary>A run did not finish within its schedule's stop timeout and was cancelled.</summary>
+    public const int ScheduleStopTimedOut = 3006;
+
+    /// <summary>A tick missed while no instance ran is run at start (catch-up).</summary>
+    public const int ScheduleCatchUp = 3007;
+
+    /// <summary>The newest data timestamp of a schedule's views could not be read; the run itself is not affected.</summary>
+    public const int ScheduleDataFreshnessFailed = 3008;
 }

@@ -44,6 +44,16 @@ ALTER TABLE "matview_refresh".refresh_history ADD COLUMN IF NOT EXISTS data_as_o
 CREATE INDEX IF NOT EXISTS refresh_history_started_at_idx ON "matview_refresh".refresh_history (started_at);
 CREATE INDEX IF NOT EXISTS refresh_history_target_idx ON "matview_refresh".refresh_history (target, scope, started_at);
 
+-- Scheduled refreshes: one row per (schedule, tick) that an instance claimed. Every instance of the app computes the
+-- same nominal ticks; the first INSERT ... ON CONFLICT DO NOTHING wins and runs the tick, the others skip it.
+CREATE TABLE IF NOT EXISTS "matview_refresh".schedule_ticks (
+    schedule   text        NOT NULL,
+    tick       timestamptz NOT NULL,
+    claimed_by text        NOT NULL,
+    claimed_at timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (schedule, tick)
+);
+
 -- 0.1's finish_refresh had six parameters; the seven-parameter one below replaces it (both would make calls ambiguous).
 DROP FUNCTION IF EXISTS "matview_refresh".finish_refresh(text, text, text, integer, text, regclass);
 

@@ -1,0 +1,73 @@
+namespace MatViewRefresh;
+
+/// <summary>
+/// One schedule of <see cref="IRefreshScheduler"/>: which materialized views it refreshes, how, and when. Bound from
+/// <c>MatViewRefresh:Schedules:&lt;name&gt;</c>; set exactly one of <see cref="Interval"/> or <see cref="Cron"/>.
+/// </summary>
+public sealed class RefreshScheduleOptions
+{
+    /// <summary>Whether the schedule runs. A disabled schedule is validated and reported, never run. <value>The default is <see langword="true"/>.</value></summary>
+    public bool Enabled { get; set; } = true;
+
+    /// <summary>Materialized views to refresh, named as in SQL (<c>sales.daily</c>). <value>The default is empty.</value></summary>
+    public IList<string> Views { get; set; } = [];
+
+    /// <summary>Schemas whose every materialized view is refreshed. <value>The default is empty.</value></summary>
+    public IList<string> Schemas { get; set; } = [];
+
+    /// <summary>Also refresh every materialized view downstream of the selected ones. <value>The default is <see langword="false"/>.</value></summary>
+    public bool IncludeDependents { get; set; }
+
+    /// <summary>
+    /// How the views are refreshed: <c>Auto</c>, <c>Full</c> or <c>Concurrent</c> (see <see cref="RefreshMode"/>); other
+    /// strategies are rejected at start. <value>The default is <c>Auto</c>.</value>
+    /// </summary>
+    public string Mode { get; set; } = nameof(RefreshMode.Auto);
+
+    /// <summary>
+    /// Run every this long, on a grid aligned to the Unix epoch (so every instance agrees on the ticks whenever it started).
+    /// <value>The default is <see langword="null"/>: set this or <see cref="Cron"/>.</value>
+    /// </summary>
+    public TimeSpan? Interval { get; set; }
+
+    /// <summary>
+    /// A 5-field cron expression (<c>*/2 6-22 * * *</c>) evaluated in <see cref="TimeZone"/>, daylight saving time included.
+    /// <value>The default is <see langword="null"/>: set this or <see cref="Interval"/>.</value>
+    /// </summary>
+    public string? Cron { get; set; }
+
+    /// <summary>The IANA time zone of <see cref="Cron"/> and <see cref="ActiveHours"/>. <value>The default is <c>UTC</c>.</value></summary>
+    public string TimeZone { get; set; } = "UTC";
+
+    /// <summary>
+    /// Each run starts up to this long (at random) after its tick, to spread load; the tick itself, and so the claim
+    /// across instances, does not move. Shorter than the interval. <value>The default is <see cref="TimeSpan.Zero"/>.</value>
+    /// </summary>
+    public TimeSpan Jitter { get; set; } = TimeSpan.Zero;
+
+    /// <summary>
+    /// Only ticks within these local hours of <see cref="TimeZone"/> run, written <c>HH:mm-HH:mm</c> (<c>06:00-22:00</c>;
+    /// <c>22:00-06:00</c> spans midnight; the end is exclusive). <value>The default is <see langword="null"/>: all day.</value>
+    /// </summary>
+    public string? ActiveHours { get; set; }
+
+    /// <summary>
+    /// Runs made at start for a tick missed while no instance was running (0 or 1): at most one, however many were missed.
+    /// <value>The default is 1.</value>
+    /// </summary>
+    public int MaxCatchUpRuns { get; set; } = 1;
+
+    /// <summary>
+    /// When the scheduler stops, how long it waits for this schedule's run in progress before cancelling it.
+    /// <value>The default is 30 seconds.</value>
+    /// </summary>
+    public TimeSpan StopTimeout { get; set; } = TimeSpan.FromSeconds(30);
+
+    /// <summary>
+    /// A timestamp column of the refreshed data, written <c>schema.view.column</c>
+    /// (<c>sales.daily_totals.last_event_at</c>): after each run that refreshed something, the scheduler reads its newest
+    /// value, and <see cref="RefreshScheduleStatus.DataAsOf"/> and <see cref="RefreshScheduleStatus.DataBehind"/> report it.
+    /// <value>The default is <see langword="null"/>: no data freshness.</value>
+    /// </summary>
+    public string? DataTimestampColumn { get; set; }
+}

@@ -1,0 +1,92 @@
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Options;
+
+namespace MatViewRefresh.Tests;
+
+public sealed class ScheduleOptionsTests
+{
+    private static IReadOnlyList<string> Failures(params (string Name, RefreshScheduleOptions Options)[] schedules)
+    {
+        var options = new MatViewRefreshOptions();
+        foreach (var (name, schedule) in schedules)
+        {
+            options.Schedules[name] = schedule;
+        }
+
+        var result = new MatViewRefreshOptionsValidator().Validate(null, options);
+        return result.Failed ? [.. result.Failures!] : [];
+    }
+
+    [Theory]
+    [InlineData("*/61 * * * *", "MatViewRefresh:Schedules:nightly:Cron is '*/61 * * * *'")]
+    [InlineData("0 0 * *", "MatViewRefresh:Schedules:nightly:Cron is '0 0 * *'")]
+    public void An_invalid_cron_names_the_schedule_and_the_field(string cron, string expected)
+    {
+        var failure = Assert.Single(Failures(("nightly", new RefreshScheduleOptions { Cron = cron, Views = ["a"] })));
+        Assert.StartsWith(expected, failure, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Each_bad_setting_is_reported_with_its_path()
+    {
+        var failures = Failures(
+            ("zone", new RefreshScheduleOptions { Cron = "0 3 * * *", TimeZone = "Mars/Olympus", Views = ["a"] }),
+            ("both", new RefreshScheduleOptions { Cron = "0 3 * * *", Interval = TimeSpan.FromMinutes(1), Views = ["a"] }),
+            ("neither", new RefreshScheduleOptions { Views = ["a"] }),
+            ("mode", new RefreshScheduleOptions { Interval = TimeSpan.FromMinutes(1), Mode = "incremental", Views = ["a"] }),
+            ("hours", new RefreshScheduleOptions { Interval = TimeSpan.FromMinutes(1), ActiveHours = "6-22", Views = ["a"] }),
+            ("jitter", new RefreshScheduleOptions { Interval = TimeSpan.FromMinutes(1), Jitter = TimeSpan.FromMinutes(2), Views = ["a"] }),
+            ("catchup", new RefreshScheduleOptions { Interval = TimeSpan.FromMinutes(1), MaxCatchUpRuns = 2, Views = ["a"] }),
+            ("nothing", new RefreshScheduleOptions { Interval = TimeSpan.FromMinutes(1) }),
+            ("data", new RefreshScheduleOptions { Interval = TimeSpan.FromMinutes(1), Views = ["a"], DataTimestampColumn = "daily.day" }));
+
+        Assert.Contains(failures, f => f.StartsWith("MatViewRefresh:Schedules:zone:TimeZone is 'Mars/Olympus'", StringComparison.Ordinal));
+        Assert.Contains(failures, f => f.StartsWith("MatViewRefresh:Schedules:both: set exactly one of Interval and Cron", StringComparison.Ordinal));
+        Assert.Contains(failures, f => f.StartsWith("MatViewRefresh:Schedules:neither: set exactly one of Interval and Cron", StringComparison.Ordinal));
+        Assert.Contains(failures, f => f.StartsWith("MatViewRefresh:Schedules:mode:Mode is 'incremental': use Auto, Full or Concurrent", StringComparison.Ordinal));
+        Assert.Contains(failures, f => f.StartsWith("MatViewRefresh:Schedules:hours:ActiveHours is '6-22'", StringComparison.Ordinal));
+        Assert.Contains(failures, f => f.StartsWith("MatViewRefresh:Schedules:jitter:Jitter is 00:02:00", StringComparison.Ordinal));
+        Assert.Contains(failures, f => f.StartsWith("MatViewRefresh:Schedules:catchup:MaxCatchUpRuns is 2", StringComparison.Ordinal));
+        Assert.Contains(failures, f => f.StartsWith("MatViewRefresh:Schedules:nothing: select something", StringComparison.Ordinal));
+        Assert.Contains(failures, f => f.StartsWith("MatViewRefresh:Schedules:data:DataTimestampColumn is 'daily.day': write schema.view.column", StringComparison.Ordinal));
+        Assert.Equal(9, failures.Count);
+    }
+
+    [Fact]
+    public void Schedules_bind_from_configuration_and_fail_at_start_when_invalid()
+    {
+        var configuration = new ConfigurationBuilder().AddInMemoryCollection(new Dictionary<string, string?>
+        {
+            ["MatViewRefresh:StartScheduler"] = "false",
+            ["MatViewRefresh:Schedules:nightly:Cron"] = "*/2 6-22 * * *",
+            ["MatViewRefresh:Schedules:nightly:TimeZone"] = "America/Chicago",
+            ["MatViewRefresh:Schedules:nightly:Schemas:0"] = "sales",
+            ["MatViewRefresh:Schedules:nightly:IncludeDependents"] = "true",
+            ["MatViewRefresh:Schedules:nightly:Mode"] = "Full",
+            ["MatViewRefresh:Schedules:often:Interval"] = "00:00:30",
+            ["MatViewRefresh:Schedules:often:ActiveHours"] = "06:00-22:00",
+            ["MatViewRefresh:Schedules:often:Views:0"] = "marts.daily",
+        }).Build();
+        using var services = new ServiceCollection().AddMatViewRefresh(configuration.GetSection("MatViewRefresh")).BuildServiceProvider();
+
+        var options = services.GetRequiredService<IOptions<MatViewRefreshOptions>>().Value;
+        Assert.False(options.StartScheduler);
+        Assert.Equal("*/2 6-22 * * *", options.Schedules["nightly"].Cron);
+        Assert.Equal(["sales"], options.Schedules["nightly"].Schemas);
+        Assert.Equal(TimeSpan.FromSeconds(30), options.Schedules["OFTEN"].Interval);
+        var status = services.GetRequiredService<IRefreshScheduler>().GetStatus();
+        Assert.Equal(["nightly", "often"], status.Select(s => s.Name));
+        Assert.Equal("*/2 6-22 * * *", status[0].Cron);
+
+        var bad = new ConfigurationBuilder().AddInMemoryCollection(new Dictionary<string, string?>
+        {
+            ["MatViewRefresh:ConnectionString"] = "Host=localhost",
+            ["MatViewRefresh:Schedules:nightly:Cron"] = "*/61 * * * *",
+            ["MatViewRefresh:Schedules:nightly:Views:0"] = "a",
+        }).Build();
+        using var badServices = new ServiceCollection().AddMatViewRefresh(bad.GetSection("MatViewRefresh")).BuildServiceProvider();
+        var e = Assert.Throws<OptionsValidationException>(() => badServices.GetRequiredService<IOptions<MatViewRefreshOptions>>().Value);
+        Assert.Contains("MatViewRefresh:Schedules:nightly:Cron is '*/61 * * * *'", e.Message, StringComparison.Ordinal);
+    }
+}
