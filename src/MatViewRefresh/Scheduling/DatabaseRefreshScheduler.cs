@@ -209,7 +209,7 @@ internal sealed partial class DatabaseRefreshScheduler(
                 SELECT d.runid, d.status, d.start_time, d.end_time, d.return_message FROM cron.job_run_details d
                 WHERE d.jobid = j.jobid ORDER BY d.runid DESC LIMIT $3) r ON true
             WHERE left(j.jobname, length($1)) = $1 AND ($2::text IS NULL OR j.jobname = $2)
-            ORDER BY j.jobname, r.runid DESC
+            ORDER BY j.jobname, j.jobid, r.runid DESC
             """,
             connection);
         command.Parameters.Add(new NpgsqlParameter { Value = JobPrefix });
