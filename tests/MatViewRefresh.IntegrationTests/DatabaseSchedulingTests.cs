@@ -224,6 +224,16 @@ public sealed class DatabaseSchedulingTests(PgCronFixture db) : IClassFixture<Pg
     }
 
     [Fact]
+    public async Task A_selection_with_no_views_is_refused()
+    {
+        await db.ExecuteAsync("CREATE SCHEMA IF NOT EXISTS cron_empty");
+        var e = await Assert.ThrowsAsync<ArgumentException>(
+            () => Scheduler().ScheduleInDatabaseAsync("empty", "* * * * *", RefreshSelection.Schemas("cron_empty")));
+        Assert.Equal("selection", e.ParamName);
+        Assert.Equal(0L, await db.ScalarAsync<long>("SELECT count(*) FROM cron.job WHERE jobname = 'matview_refresh:empty'"));
+    }
+
+    [Fact]
     public async Task Unknown_views_are_refused_before_anything_is_scheduled()
     {
         await Assert.ThrowsAsync<MaterializedViewNotFoundException>(

@@ -36,6 +36,13 @@ internal sealed partial class DatabaseRefreshScheduler(
         }
 
         var plan = await refresher.PlanAsync(selection, new RefreshOptions { Mode = mode }, cancellationToken).ConfigureAwait(false);
+        if (plan.Steps.Count == 0)
+        {
+            throw new ArgumentException(
+                "The selection has no materialized views, so the job would refresh nothing: the list of views is stored when you " +
+                "schedule, and views created later are not picked up until you schedule again.", nameof(selection));
+        }
+
         var views = new string[plan.Steps.Count, 3];
         for (var i = 0; i < plan.Steps.Count; i++)
         {

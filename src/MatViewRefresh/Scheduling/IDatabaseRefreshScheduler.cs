@@ -26,7 +26,9 @@ public interface IDatabaseRefreshScheduler
     /// </param>
     /// <param name="cancellationToken">Cancels the call.</param>
     /// <returns>The job as pg_cron now holds it.</returns>
-    /// <exception cref="ArgumentException">A bad name, a schedule pg_cron refuses, an unknown zone or one other than the server's.</exception>
+    /// <exception cref="ArgumentException">
+    /// A bad name, a schedule pg_cron refuses, an unknown zone or one other than the server's, or a selection with no views.
+    /// </exception>
     /// <exception cref="InvalidOperationException">pg_cron is not installed in this database.</exception>
     /// <exception cref="MaterializedViewNotFoundException">A listed name does not resolve to a materialized view.</exception>
     Task<DatabaseSchedule> ScheduleInDatabaseAsync(
