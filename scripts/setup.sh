@@ -17,4 +17,11 @@ if [ -z "${MATVIEWREFRESH_TEST_CONNECTION:-}" ] && ! ls /usr/lib/postgresql/*/bi
   as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null
 fi
 
+# pg_cron for PostgreSQL 15: the database-scheduling tests start their own cluster with shared_preload_libraries=pg_cron.
+if [ ! -f /usr/lib/postgresql/15/lib/pg_cron.so ]; then
+  echo "Installing pg_cron (apt-get install postgresql-15-cron)..."
+  as_root apt-get update -qq
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql-15-cron >/dev/null
+fi
+
 export DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1 DOTNET_SKIP_FIRST_TIME_EXPERIENCE=1

@@ -63,6 +63,7 @@ public static class MatViewRefreshServiceCollectionExtensions
         services.TryAddSingleton<IRefreshLog, RefreshLog>();
         services.TryAddSingleton<IRefreshTaskFactory, BackgroundRefreshTaskFactory>();
         services.TryAddSingleton<IRefreshDebouncer, RefreshDebouncer>();
+        services.TryAddSingleton<IDatabaseRefreshScheduler, DatabaseRefreshScheduler>();
         services.TryAddEnumerable(ServiceDescriptor.Singleton<IHostedService, RefreshDebouncerHostedService>());
         services.TryAddSingleton<IScheduleTickStore, NpgsqlScheduleTickStore>();
         services.TryAddSingleton<IRefreshScheduler, RefreshScheduler>();

@@ -322,6 +322,62 @@ BEGIN
 END
 $$;
 
+-- The advisory lock key of a target, exactly as the library computes it (RefreshSql.LockKey): SHA-256 of the UTF-8 bytes of
+-- 'matview_refresh' NUL schema NUL name NUL scope, the first 8 bytes read big-endian as a signed 64-bit integer.
+CREATE OR REPLACE FUNCTION "matview_refresh".lock_key(p_schema text, p_name text, p_scope text)
+RETURNS bigint
+LANGUAGE sql
+IMMUTABLE STRICT
+AS $$
+    SELECT ('x' || encode(substring(sha256(
+        convert_to('matview_refresh', 'UTF8') || '\x00'::bytea || convert_to(p_schema, 'UTF8') || '\x00'::bytea
+        || convert_to(p_name, 'UTF8') || '\x00'::bytea || convert_to(p_scope, 'UTF8')) FROM 1 FOR 8), 'hex'))::bit(64)::bigint
+$$;
+
+-- Refreshes materialized views in the order given, each in its own transaction (COMMIT after each): the same lock, mode
+-- decision, REFRESH, log and history rows as the library (refresh_view). A view that fails is recorded as the library records
+-- a failure (history row with success = false, the log row's last_error), and the next view still runs.
+-- Scheduled in pg_cron by IDatabaseRefreshScheduler; call it with CALL, outside an explicit transaction block.
+-- p_views: one row per view, {schema, name, target as logged}, e.g. '{{public,daily,daily},{Sales,"Daily Totals","\"Sales\".\"Daily Totals\""}}'.
+-- p_mode: 'auto', 'full' or 'concurrent'. p_trigger: recorded in the history. p_lock_timeout: lock_timeout of each refresh.
+CREATE OR REPLACE PROCEDURE "matview_refresh".refresh(p_views text[], p_mode text, p_trigger text, p_lock_timeout text DEFAULT '30s')
+LANGUAGE plpgsql
+AS $$
+DECLARE
+    v_view text[];
+    v_started timestamptz;
+    v_state text;
+    v_message text;
+BEGIN
+    IF p_mode IS NULL OR p_mode NOT IN ('auto', 'full', 'concurrent') THEN
+        RAISE EXCEPTION 'refresh mode must be auto, full or concurrent, not %', coalesce(quote_literal(p_mode), 'NULL') USING ERRCODE = '22023';
+    END IF;
+    IF coalesce(cardinality(p_views), 0) = 0 THEN
+        RETURN;
+    END IF;
+    IF array_ndims(p_views) <> 2 OR array_length(p_views, 2) <> 3 THEN
+        RAISE EXCEPTION 'p_views must have one row {schema, name, target} per view' USING ERRCODE = '22023';
+    END IF;
+
+    FOREACH v_view SLICE 1 IN ARRAY p_views LOOP
+        v_started := clock_timestamp();
+        BEGIN
+            PERFORM "matview_refresh".refresh_view(v_view[1], v_view[2], p_mode, "matview_refresh".lock_key(v_view[1], v_view[2], ''),
+                true, p_lock_timeout, '0', v_view[3], 1, p_trigger, false);
+        EXCEPTION WHEN OTHERS THEN
+            GET STACKED DIAGNOSTICS v_state = RETURNED_SQLSTATE, v_message = MESSAGE_TEXT;
+            INSERT INTO "matview_refresh".refresh_history (target, scope, started_at, duration_ms, success, mode, attempts, trigger, error_state, error_message)
+            VALUES (v_view[3], '', v_started, extract(epoch FROM clock_timestamp() - v_started) * 1000, false, p_mode, 1, p_trigger, v_state, v_message);
+            INSERT INTO "matview_refresh".refresh_log AS l (target, scope, last_attempt_at, last_error, last_error_state)
+            VALUES (v_view[3], '', clock_timestamp(), v_message, v_state)
+            ON CONFLICT (target, scope) DO UPDATE SET
+                last_attempt_at = EXCLUDED.last_attempt_at, last_error = EXCLUDED.last_error, last_error_state = EXCLUDED.last_error_state;
+        END;
+        COMMIT;
+    END LOOP;
+END
+$$;
+
 -- Deletes history older than the retention (run by the library in its own short transaction, at most hourly).
 CREATE OR REPLACE FUNCTION "matview_refresh".prune_history(p_older_than interval)
 RETURNS bigint

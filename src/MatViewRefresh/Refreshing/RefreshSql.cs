@@ -170,6 +170,6 @@ internal static class RefreshSql
         return new RefreshStatement($"SELECT {target.Name.ToSql()}({arguments})", [.. target.Parameters.Select(p => p.Value)]);
     }
 
-    private static string Milliseconds(TimeSpan value) =>
+    internal static string Milliseconds(TimeSpan value) =>
         value <= TimeSpan.Zero ? "0" : Math.Max(1, (long)Math.Ceiling(value.TotalMilliseconds)).ToString(CultureInfo.InvariantCulture) + "ms";
 }
