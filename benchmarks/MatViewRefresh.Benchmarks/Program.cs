@@ -7,6 +7,11 @@ if (args is ["coalescing"])
     return 0;
 }
 
+if (args is ["window", .. var windowOptions])
+{
+    return await WindowReport.RunAsync(windowOptions);
+}
+
 if (args is ["overhead", .. var options])
 {
     return await OverheadReport.RunAsync(options);
