@@ -38,8 +38,14 @@ internal sealed class ScheduledRefresher(TimeProvider clock) : IMaterializedView
 
     public Func<int, TimeSpan> Duration { get; set; } = _ => TimeSpan.Zero;
 
-    public Task<RefreshResult> RefreshAsync(RefreshTarget target, RefreshOptions? options = null, CancellationToken cancellationToken = default) =>
-        throw new NotSupportedException();
+    public ConcurrentQueue<(RefreshTarget Target, RefreshOptions Options, DateTimeOffset At)> Targets { get; } = new();
+
+    public Task<RefreshResult> RefreshAsync(RefreshTarget target, RefreshOptions? options = null, CancellationToken cancellationToken = default)
+    {
+        var now = clock.GetUtcNow();
+        Targets.Enqueue((target, options!, now));
+        return Task.FromResult(new RefreshResult { Target = target, Outcome = RefreshOutcome.Succeeded, RequestedMode = RefreshMode.Auto, StartedAt = now, FinishedAt = now });
+    }
 
     public async Task<RefreshBatchResult> RefreshManyAsync(RefreshSelection selection, RefreshOptions? options = null, CancellationToken cancellationToken = default)
     {

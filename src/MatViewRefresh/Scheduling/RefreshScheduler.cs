@@ -370,7 +370,44 @@ internal sealed class RefreshScheduler : IRefreshScheduler, IDisposable
                     Log.ScheduleCatchUp(_logger, d.Name, run.Tick!.Value);
                 }
 
-                var batch = await _refresher.RefreshManyAsync(d.Selection, new RefreshOptions { Mode = d.Mode, Trigger = d.Name }, linked.Token).ConfigureAwait(false);
+                var batch = d.Selection is null ? null
+                    : await _refresher.RefreshManyAsync(d.Selection, new RefreshOptions { Mode = d.Mode, Trigger = d.Name }, linked.Token).ConfigureAwait(false);
+                var windows = new List<RefreshResult>();
+                var windowErrors = new List<string>();
+                foreach (var window in d.Windows)
+                {
+                    var windowOptions = new RefreshOptions
+                    {
+                        Strategy = d.Strategy,
+                        Days = d.Options.Days,
+                        TimeZone = d.Options.TimeZone,
+                        FullRefreshAfter = d.Options.FullRefreshAfter,
+                        Trigger = d.Name,
+                    };
+                    try
+                    {
+                        var windowResult = await _refresher.RefreshAsync(window, windowOptions, linked.Token).ConfigureAwait(false);
+                        windows.Add(windowResult);
+                        if (windowResult.Outcome == RefreshOutcome.Failed)
+                        {
+                            windowErrors.Add($"{window}: {windowResult.Error?.Message ?? "failed"}");
+                        }
+                    }
+                    catch (Exception e) when (e is not OperationCanceledException || !linked.IsCancellationRequested)
+                    {
+                        windowErrors.Add($"{window}: {e.Message}");
+                    }
+                }
+
+                var failedParts = (batch is null || batch.Status == RefreshBatchStatus.Success ? 0 : 1) + windowErrors.Count;
+                var fullyFailed = (batch is null || batch.Status == RefreshBatchStatus.Failed) && windowErrors.Count == d.Windows.Count;
+                var errors = new List<string>();
+                if (batch is not null && batch.Status != RefreshBatchStatus.Success)
+                {
+                    errors.Add(batch.Error?.Message ?? $"failed: {string.Join(", ", batch.FailedViews)}; skipped: {string.Join(", ", batch.SkippedViews)}");
+                }
+
+                errors.AddRange(windowErrors);
                 result = new RefreshScheduleRun
                 {
                     Schedule = d.Name,
@@ -378,15 +415,13 @@ internal sealed class RefreshScheduler : IRefreshScheduler, IDisposable
                     StartedAt = startedAt,
                     Duration = _time.GetElapsedTime(started),
                     Batch = batch,
-                    Outcome = batch.Status switch
-                    {
-                        RefreshBatchStatus.Success => RefreshScheduleOutcome.Succeeded,
-                        RefreshBatchStatus.PartialSuccess => RefreshScheduleOutcome.PartiallySucceeded,
-                        _ => RefreshScheduleOutcome.Failed,
-                    },
-                    Error = batch.Error?.Message ?? (batch.Status == RefreshBatchStatus.Success ? null : $"failed: {string.Join(", ", batch.FailedViews)}; skipped: {string.Join(", ", batch.SkippedViews)}"),
+                    Windows = windows,
+                    Outcome = failedParts == 0 ? RefreshScheduleOutcome.Succeeded
+                        : fullyFailed ? RefreshScheduleOutcome.Failed
+                        : RefreshScheduleOutcome.PartiallySucceeded,
+                    Error = errors.Count == 0 ? null : string.Join("; ", errors),
                 };
-                if (batch.Status != RefreshBatchStatus.Failed && d.DataTimestamp is { } data)
+                if (result.Outcome != RefreshScheduleOutcome.Failed && d.DataTimestamp is { } data)
                 {
                     await ReadDataFreshnessAsync(state, data.View, data.Column, linked.Token).ConfigureAwait(false);
                 }
@@ -453,7 +488,7 @@ internal sealed class RefreshScheduler : IRefreshScheduler, IDisposable
                 case RefreshScheduleOutcome.ClaimedElsewhere:
                     Log.ScheduleTickClaimedElsewhere(_logger, result.Schedule, result.Tick);
                     break;
-                case RefreshScheduleOutcome.Cancelled or RefreshScheduleOutcome.Failed when result.Batch is null:
+                case RefreshScheduleOutcome.Cancelled or RefreshScheduleOutcome.Failed when result.Batch is null && result.Windows.Count == 0:
                     Log.ScheduleRunFailed(_logger, result.Schedule, result.Tick, result.Outcome, result.Error ?? "");
                     break;
                 default:
