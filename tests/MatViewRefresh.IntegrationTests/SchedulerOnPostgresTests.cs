@@ -110,6 +110,52 @@ public sealed class SchedulerOnPostgresTests(DatabaseFixture db) : IClassFixture
     }
 
     [Fact]
+    public async Task A_tick_on_another_instance_while_the_schedule_runs_is_skipped_and_counted_then_the_next_runs()
+    {
+        await db.ExecuteAsync("CREATE SCHEMA IF NOT EXISTS sched; CREATE MATERIALIZED VIEW IF NOT EXISTS sched.slow AS SELECT 1 AS x FROM (SELECT pg_sleep(4)) AS s WITH NO DATA");
+        void Configure(MatViewRefreshOptions o)
+        {
+            o.StartScheduler = false;
+            o.Schedules["slow_lease"] = new RefreshScheduleOptions { Interval = TimeSpan.FromSeconds(1), MaxCatchUpRuns = 0, Views = ["sched.slow"], Mode = "Full" };
+        }
+
+        using var first = db.CreateServices(Configure);
+        using var second = db.CreateServices(Configure);
+        var a = first.GetRequiredService<IRefreshScheduler>();
+        var b = second.GetRequiredService<IRefreshScheduler>();
+
+        var slowRun = a.ForceAsync("slow_lease");
+        var deadline = DateTime.UtcNow.AddSeconds(20);
+        while (await db.ScalarAsync<long>("SELECT count(*) FROM matview_refresh.schedule_runs WHERE schedule = 'slow_lease' AND running_by IS NOT NULL") == 0 && DateTime.UtcNow < deadline)
+        {
+            await Task.Delay(50);
+        }
+
+        await b.StartAsync();
+        while (b.GetStatus()[0].SkippedTicks == 0 && DateTime.UtcNow < deadline)
+        {
+            await Task.Delay(50);
+        }
+
+        var during = b.GetStatus()[0];
+        Assert.False(slowRun.IsCompleted, "the slow run ended before a tick of the other instance");
+        Assert.True(during.SkippedTicks >= 1);
+        Assert.Equal(0L, during.SucceededCount + during.FailedCount);
+
+        Assert.Equal(RefreshScheduleOutcome.Succeeded, Assert.Single(await slowRun).Outcome);
+        deadline = DateTime.UtcNow.AddSeconds(30);
+        while (b.GetStatus()[0].SucceededCount == 0 && DateTime.UtcNow < deadline)
+        {
+            await Task.Delay(100);
+        }
+
+        await b.StopAsync();
+        var after = b.GetStatus()[0];
+        Assert.True(after.SucceededCount >= 1, $"no run on the other instance after the slow run; last: {after.LastRun?.Error}");
+        Assert.Equal(0L, await db.ScalarAsync<long>("SELECT count(*) FROM matview_refresh.schedule_runs WHERE schedule = 'slow_lease' AND running_by IS NOT NULL"));
+    }
+
+    [Fact]
     public async Task A_tick_missed_while_down_is_caught_up_once_by_one_instance()
     {
         await db.ExecuteAsync("CREATE SCHEMA IF NOT EXISTS sched; CREATE MATERIALIZED VIEW IF NOT EXISTS sched.c AS SELECT 1 AS x");

@@ -73,6 +73,15 @@ public sealed class ScheduleOptionsTests
         Assert.Equal(5, failures.Count);
     }
 
+    [Theory]
+    [InlineData(0)]
+    [InlineData(2 * 24 * 3600)]
+    public void A_run_lease_out_of_range_names_the_schedule_and_the_field(int seconds)
+    {
+        var failure = Assert.Single(Failures(("leased", new RefreshScheduleOptions { Interval = TimeSpan.FromMinutes(1), Views = ["a"], RunLease = TimeSpan.FromSeconds(seconds) })));
+        Assert.StartsWith("MatViewRefresh:Schedules:leased:RunLease is ", failure, StringComparison.Ordinal);
+    }
+
     [Fact]
     public void Window_schedules_bind_from_configuration()
     {

@@ -18,6 +18,18 @@ internal sealed class MemoryTickStore : IScheduleTickStore
 
     public Task<DateTimeOffset?> NewestDataAsync(QualifiedName view, string column, CancellationToken cancellationToken) => Task.FromResult(NewestData);
 
+    /// <summary>The run holding each schedule across instances (leases never lapse here).</summary>
+    public ConcurrentDictionary<string, string> Running { get; } = new();
+
+    public Task<bool> TryStartRunAsync(string schedule, string run, TimeSpan lease, CancellationToken cancellationToken) =>
+        Task.FromResult(Running.TryAdd(schedule, run));
+
+    public Task EndRunAsync(string schedule, string run, CancellationToken cancellationToken)
+    {
+        Running.TryRemove(new KeyValuePair<string, string>(schedule, run));
+        return Task.CompletedTask;
+    }
+
     public Task<bool> TryClaimAsync(string schedule, DateTimeOffset tick, CancellationToken cancellationToken) =>
         Task.FromResult(Claims.TryAdd((schedule, tick), Interlocked.Increment(ref _claimer)));
 

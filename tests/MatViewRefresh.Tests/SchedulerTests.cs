@@ -297,6 +297,36 @@ public sealed class SchedulerTests
     }
 
     [Fact]
+    public async Task A_tick_claimed_by_another_instance_while_the_schedule_runs_elsewhere_is_skipped_and_counted()
+    {
+        var time = new FakeTimeProvider(new DateTimeOffset(2026, 1, 5, 10, 0, 30, TimeSpan.Zero));
+        var store = new MemoryTickStore();
+        var slow = new ScheduledRefresher(time) { Duration = _ => TimeSpan.FromSeconds(90) };
+        var other = new ScheduledRefresher(time);
+        var schedule = Every(TimeSpan.FromMinutes(1));
+        schedule.MaxCatchUpRuns = 0;
+        using var a = Schedulers.Create(time, slow, store, ("m", schedule));
+        using var b = Schedulers.Create(time, other, store, ("m", schedule));
+        await a.StartAsync();
+        time.Step(TimeSpan.FromSeconds(31), TimeSpan.FromSeconds(1)); // a claims 10:01 and runs until 10:02:30
+        Assert.Single(slow.Batches);
+        Assert.True(store.Running.ContainsKey("m"));
+
+        await b.StartAsync();
+        time.Step(TimeSpan.FromSeconds(60), TimeSpan.FromSeconds(1)); // b claims 10:02 while a still runs
+
+        Assert.Empty(other.Batches);
+        var skipped = b.GetStatus()[0];
+        Assert.Equal(1, skipped.SkippedTicks);
+        Assert.Equal(0, skipped.SucceededCount + skipped.FailedCount);
+
+        time.Step(TimeSpan.FromSeconds(60), TimeSpan.FromSeconds(1)); // a finishes at 10:02:30; the 10:03 tick runs
+        Assert.Equal(1, a.GetStatus()[0].SucceededCount);
+        Assert.Equal(2, slow.Batches.Count + other.Batches.Count);
+        Assert.Contains(slow.Batches.Concat(other.Batches), x => x.At == new DateTimeOffset(2026, 1, 5, 10, 3, 0, TimeSpan.Zero));
+    }
+
+    [Fact]
     public async Task Missed_ticks_while_down_give_at_most_one_catch_up_run()
     {
         var time = new FakeTimeProvider(new DateTimeOffset(2026, 1, 5, 10, 0, 30, TimeSpan.Zero));

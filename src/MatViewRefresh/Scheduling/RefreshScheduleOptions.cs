@@ -84,6 +84,13 @@ public sealed class RefreshScheduleOptions
     public TimeSpan StopTimeout { get; set; } = TimeSpan.FromSeconds(30);
 
     /// <summary>
+    /// How long a run holds the schedule across instances: while it runs, a tick claimed by another instance is skipped
+    /// (and counted); the hold is released when the run ends, or lapses after this long if the instance crashed. Set it
+    /// above the longest run: a run outlasting its lease may overlap the next. <value>The default is 10 minutes.</value>
+    /// </summary>
+    public TimeSpan RunLease { get; set; } = TimeSpan.FromMinutes(10);
+
+    /// <summary>
     /// A timestamp column of the refreshed data, written <c>schema.view.column</c>
     /// (<c>sales.daily_totals.last_event_at</c>): after each run that refreshed something, the scheduler reads its newest
     /// value, and <see cref="RefreshScheduleStatus.DataAsOf"/> and <see cref="RefreshScheduleStatus.DataBehind"/> report it.

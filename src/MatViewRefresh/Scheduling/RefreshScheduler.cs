@@ -7,7 +7,9 @@ namespace MatViewRefresh;
 /// <remarks>
 /// One timer per enabled schedule, armed for the next nominal tick (plus jitter). When it fires the next tick is armed
 /// first, then the tick runs unless the schedule is still running (skipped and counted). A run claims its tick in the
-/// database before refreshing; an instance that loses the claim does nothing. Timers and runs do not capture the
+/// database before refreshing; an instance that loses the claim does nothing. A run that wins its claim then takes
+/// the schedule's row in <c>schedule_runs</c> for <see cref="RefreshScheduleOptions.RunLease"/> (released at its end);
+/// when another instance holds it, the run is skipped and counted, so a schedule never overlaps itself across instances. Timers and runs do not capture the
 /// caller's execution context. Runs are started outside the lock, so an inline task factory cannot reenter it.
 /// </remarks>
 internal sealed class RefreshScheduler : IRefreshScheduler, IDisposable
@@ -343,6 +345,7 @@ internal sealed class RefreshScheduler : IRefreshScheduler, IDisposable
         var started = _time.GetTimestamp();
         RefreshScheduleRun? result;
         using var linked = CancellationTokenSource.CreateLinkedTokenSource(run.Cancellation.Token, hostStopped, caller);
+        string? lease = null;
         try
         {
             var claimed = run.Kind switch
@@ -363,8 +366,21 @@ internal sealed class RefreshScheduler : IRefreshScheduler, IDisposable
                     Outcome = RefreshScheduleOutcome.ClaimedElsewhere,
                 };
             }
+            else if (await TryStartRunAsync(d, linked.Token).ConfigureAwait(false) is not { } held)
+            {
+                result = new RefreshScheduleRun
+                {
+                    Schedule = d.Name,
+                    Tick = run.Tick,
+                    StartedAt = startedAt,
+                    Duration = _time.GetElapsedTime(started),
+                    Outcome = RefreshScheduleOutcome.Skipped,
+                    Error = "the schedule is running on another instance",
+                };
+            }
             else
             {
+                lease = held;
                 if (run.Kind == ScheduleRunKind.CatchUp)
                 {
                     Log.ScheduleCatchUp(_logger, d.Name, run.Tick!.Value);
@@ -436,6 +452,11 @@ internal sealed class RefreshScheduler : IRefreshScheduler, IDisposable
             result = Failure(RefreshScheduleOutcome.Failed, e.Message);
         }
 
+        if (lease is not null)
+        {
+            await EndRunAsync(d.Name, lease).ConfigureAwait(false);
+        }
+
         Finish(state, run, result);
 
         RefreshScheduleRun Failure(RefreshScheduleOutcome outcome, string error) => new()
@@ -447,6 +468,26 @@ internal sealed class RefreshScheduler : IRefreshScheduler, IDisposable
             Outcome = outcome,
             Error = error,
         };
+    }
+
+    /// <summary>Takes the schedule across instances for this run; the run's id, or null when another instance runs it.</summary>
+    private async Task<string?> TryStartRunAsync(ScheduleDefinition d, CancellationToken cancellationToken)
+    {
+        var id = Guid.NewGuid().ToString("N");
+        return await _ticks.TryStartRunAsync(d.Name, id, d.Options.RunLease, cancellationToken).ConfigureAwait(false) ? id : null;
+    }
+
+    // Best effort: a hold that cannot be released lapses at the end of its lease.
+    private async Task EndRunAsync(string schedule, string id)
+    {
+        try
+        {
+            await _ticks.EndRunAsync(schedule, id, CancellationToken.None).ConfigureAwait(false);
+        }
+        catch (Exception e) when (e is not OutOfMemoryException)
+        {
+            Log.ScheduleRunFailed(_logger, schedule, null, RefreshScheduleOutcome.Failed, $"could not release the run: {e.Message}");
+        }
     }
 
     // Best effort: a freshness that cannot be read leaves the last one in place and does not fail the run.
@@ -505,6 +546,13 @@ internal sealed class RefreshScheduler : IRefreshScheduler, IDisposable
         if (result.Outcome == RefreshScheduleOutcome.ClaimedElsewhere)
         {
             state.ClaimedElsewhere++;
+            return;
+        }
+
+        if (result.Outcome == RefreshScheduleOutcome.Skipped)
+        {
+            state.Skipped++;
+            _skipped++;
             return;
         }
 

@@ -127,6 +127,11 @@ internal sealed class ScheduleDefinition
             failures.Add($"{p}:StopTimeout is {o.StopTimeout}; it must be between 00:00:00 and 1.00:00:00.");
         }
 
+        if (o.RunLease < TimeSpan.FromSeconds(1) || o.RunLease > TimeSpan.FromDays(1))
+        {
+            failures.Add($"{p}:RunLease is {o.RunLease}; it must be between 00:00:01 and 1.00:00:00.");
+        }
+
         var mode = RefreshMode.Auto;
         if (!Enum.TryParse(o.Mode, ignoreCase: true, out mode) || !Enum.IsDefined(mode) || int.TryParse(o.Mode, out _))
         {
