@@ -55,6 +55,107 @@ public sealed class SchedulerOnPostgresTests(DatabaseFixture db) : IClassFixture
     }
 
     [Fact]
+    public async Task A_scheduled_smart_window_refresh_runs_full_first_then_incremental_with_the_schedule_as_trigger()
+    {
+        await db.ExecuteAsync("""
+            CREATE SCHEMA IF NOT EXISTS sched;
+            CREATE MATERIALIZED VIEW IF NOT EXISTS sched.wv AS SELECT 1 AS x;
+            CREATE TABLE IF NOT EXISTS sched.facts_w (at timestamptz NOT NULL, amount int NOT NULL);
+            CREATE TABLE IF NOT EXISTS sched.daily_w (day date, total bigint);
+            INSERT INTO sched.facts_w VALUES (now() - interval '1 hour', 5);
+            """);
+        using var services = db.CreateServices(o =>
+        {
+            o.StartScheduler = false;
+            o.Schedules["marts_smart"] = new RefreshScheduleOptions
+            {
+                Interval = TimeSpan.FromSeconds(1),
+                MaxCatchUpRuns = 0,
+                TimeZone = "America/Chicago",
+                Views = ["sched.wv"],
+                Strategy = "Smart",
+                Days = 2,
+                Windows =
+                [
+                    new RefreshScheduleWindow
+                    {
+                        Table = "sched.daily_w",
+                        DateColumn = "day",
+                        Query = "SELECT (at AT TIME ZONE 'America/Chicago')::date, sum(amount) FROM sched.facts_w WHERE (at AT TIME ZONE 'America/Chicago')::date >= @from AND (at AT TIME ZONE 'America/Chicago')::date < @to GROUP BY 1",
+                    },
+                ],
+            };
+        });
+        var scheduler = services.GetRequiredService<IRefreshScheduler>();
+        await scheduler.StartAsync();
+        var deadline = DateTime.UtcNow.AddSeconds(30);
+        while (scheduler.GetStatus()[0].SucceededCount < 2 && DateTime.UtcNow < deadline)
+        {
+            await Task.Delay(100);
+        }
+
+        await scheduler.StopAsync();
+
+        var status = scheduler.GetStatus()[0];
+        Assert.True(status.SucceededCount >= 2, $"{status.SucceededCount} runs succeeded; last: {status.LastRun?.Error}");
+        Assert.Equal(0L, status.FailedCount);
+        Assert.Equal(WindowStrategy.Incremental, Assert.Single(status.LastRun!.Windows).StrategyUsed);
+        Assert.StartsWith(
+            "full,incremental",
+            await db.ScalarAsync<string>("SELECT string_agg(mode, ',' ORDER BY id) FROM matview_refresh.refresh_history WHERE target = 'sched.daily_w' AND trigger = 'marts_smart' AND success"),
+            StringComparison.Ordinal);
+        Assert.Equal(0L, await db.ScalarAsync<long>("SELECT count(*) FROM matview_refresh.refresh_history WHERE target = 'sched.daily_w' AND trigger <> 'marts_smart'"));
+        Assert.True(await db.ScalarAsync<long>("SELECT count(*) FROM matview_refresh.refresh_history WHERE target = 'sched.wv' AND trigger = 'marts_smart'") >= 2);
+        Assert.Equal(5L, await db.ScalarAsync<long>("SELECT total FROM sched.daily_w"));
+    }
+
+    [Fact]
+    public async Task A_tick_on_another_instance_while_the_schedule_runs_is_skipped_and_counted_then_the_next_runs()
+    {
+        await db.ExecuteAsync("CREATE SCHEMA IF NOT EXISTS sched; CREATE MATERIALIZED VIEW IF NOT EXISTS sched.slow AS SELECT 1 AS x FROM (SELECT pg_sleep(4)) AS s WITH NO DATA");
+        void Configure(MatViewRefreshOptions o)
+        {
+            o.StartScheduler = false;
+            o.Schedules["slow_lease"] = new RefreshScheduleOptions { Interval = TimeSpan.FromSeconds(1), MaxCatchUpRuns = 0, Views = ["sched.slow"], Mode = "Full" };
+        }
+
+        using var first = db.CreateServices(Configure);
+        using var second = db.CreateServices(Configure);
+        var a = first.GetRequiredService<IRefreshScheduler>();
+        var b = second.GetRequiredService<IRefreshScheduler>();
+
+        var slowRun = a.ForceAsync("slow_lease");
+        var deadline = DateTime.UtcNow.AddSeconds(20);
+        while (await db.ScalarAsync<long>("SELECT count(*) FROM matview_refresh.schedule_runs WHERE schedule = 'slow_lease' AND running_by IS NOT NULL") == 0 && DateTime.UtcNow < deadline)
+        {
+            await Task.Delay(50);
+        }
+
+        await b.StartAsync();
+        while (b.GetStatus()[0].SkippedTicks == 0 && DateTime.UtcNow < deadline)
+        {
+            await Task.Delay(50);
+        }
+
+        var during = b.GetStatus()[0];
+        Assert.False(slowRun.IsCompleted, "the slow run ended before a tick of the other instance");
+        Assert.True(during.SkippedTicks >= 1);
+        Assert.Equal(0L, during.SucceededCount + during.FailedCount);
+
+        Assert.Equal(RefreshScheduleOutcome.Succeeded, Assert.Single(await slowRun).Outcome);
+        deadline = DateTime.UtcNow.AddSeconds(30);
+        while (b.GetStatus()[0].SucceededCount == 0 && DateTime.UtcNow < deadline)
+        {
+            await Task.Delay(100);
+        }
+
+        await b.StopAsync();
+        var after = b.GetStatus()[0];
+        Assert.True(after.SucceededCount >= 1, $"no run on the other instance after the slow run; last: {after.LastRun?.Error}");
+        Assert.Equal(0L, await db.ScalarAsync<long>("SELECT count(*) FROM matview_refresh.schedule_runs WHERE schedule = 'slow_lease' AND running_by IS NOT NULL"));
+    }
+
+    [Fact]
     public async Task A_tick_missed_while_down_is_caught_up_once_by_one_instance()
     {
         await db.ExecuteAsync("CREATE SCHEMA IF NOT EXISTS sched; CREATE MATERIALIZED VIEW IF NOT EXISTS sched.c AS SELECT 1 AS x");

@@ -54,6 +54,62 @@ public sealed class ScheduleOptionsTests
     }
 
     [Fact]
+    public void Window_settings_are_validated_with_the_schedule_and_field()
+    {
+        var window = new RefreshScheduleWindow { Table = "marts.daily", DateColumn = "day", Query = "SELECT day FROM t WHERE day >= @from AND day < @to" };
+        var failures = Failures(
+            ("strategy", new RefreshScheduleOptions { Interval = TimeSpan.FromMinutes(1), Windows = [window], Strategy = "Concurrent" }),
+            ("days", new RefreshScheduleOptions { Interval = TimeSpan.FromMinutes(1), Windows = [window], Days = 0 }),
+            ("after", new RefreshScheduleOptions { Interval = TimeSpan.FromMinutes(1), Windows = [window], FullRefreshAfter = TimeSpan.Zero }),
+            ("query", new RefreshScheduleOptions { Interval = TimeSpan.FromMinutes(1), Windows = [window, new RefreshScheduleWindow { Table = "marts.x", DateColumn = "day", Query = "DELETE FROM t" }] }),
+            ("twice", new RefreshScheduleOptions { Interval = TimeSpan.FromMinutes(1), Windows = [window, window] }),
+            ("ok", new RefreshScheduleOptions { Interval = TimeSpan.FromMinutes(1), Windows = [window], Strategy = "incremental" }));
+
+        Assert.Contains(failures, f => f.StartsWith("MatViewRefresh:Schedules:strategy:Strategy is 'Concurrent': use Smart, Incremental or Full", StringComparison.Ordinal));
+        Assert.Contains(failures, f => f.StartsWith("MatViewRefresh:Schedules:days:Days is 0", StringComparison.Ordinal));
+        Assert.Contains(failures, f => f.StartsWith("MatViewRefresh:Schedules:after:FullRefreshAfter is 00:00:00", StringComparison.Ordinal));
+        Assert.Contains(failures, f => f.StartsWith("MatViewRefresh:Schedules:query:Windows:1: ", StringComparison.Ordinal));
+        Assert.Contains(failures, f => f.StartsWith("MatViewRefresh:Schedules:twice:Windows:1: table marts.daily is given twice", StringComparison.Ordinal));
+        Assert.Equal(5, failures.Count);
+    }
+
+    [Theory]
+    [InlineData(0)]
+    [InlineData(2 * 24 * 3600)]
+    public void A_run_lease_out_of_range_names_the_schedule_and_the_field(int seconds)
+    {
+        var failure = Assert.Single(Failures(("leased", new RefreshScheduleOptions { Interval = TimeSpan.FromMinutes(1), Views = ["a"], RunLease = TimeSpan.FromSeconds(seconds) })));
+        Assert.StartsWith("MatViewRefresh:Schedules:leased:RunLease is ", failure, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Window_schedules_bind_from_configuration()
+    {
+        var configuration = new ConfigurationBuilder().AddInMemoryCollection(new Dictionary<string, string?>
+        {
+            ["MatViewRefresh:StartScheduler"] = "false",
+            ["MatViewRefresh:Schedules:marts:Interval"] = "00:05:00",
+            ["MatViewRefresh:Schedules:marts:TimeZone"] = "America/Chicago",
+            ["MatViewRefresh:Schedules:marts:Strategy"] = "Incremental",
+            ["MatViewRefresh:Schedules:marts:Days"] = "3",
+            ["MatViewRefresh:Schedules:marts:FullRefreshAfter"] = "06:00:00",
+            ["MatViewRefresh:Schedules:marts:Windows:0:Table"] = "marts.daily_sales",
+            ["MatViewRefresh:Schedules:marts:Windows:0:DateColumn"] = "day",
+            ["MatViewRefresh:Schedules:marts:Windows:0:Query"] = "SELECT day, count(*) FROM sales WHERE day >= @from AND day < @to GROUP BY day",
+        }).Build();
+        using var services = new ServiceCollection().AddMatViewRefresh(configuration.GetSection("MatViewRefresh")).BuildServiceProvider();
+
+        var schedule = services.GetRequiredService<IOptions<MatViewRefreshOptions>>().Value.Schedules["marts"];
+        Assert.Equal("Incremental", schedule.Strategy);
+        Assert.Equal(3, schedule.Days);
+        Assert.Equal(TimeSpan.FromHours(6), schedule.FullRefreshAfter);
+        var window = Assert.Single(schedule.Windows);
+        Assert.Equal("marts.daily_sales", window.Table);
+        Assert.Equal("day", window.DateColumn);
+        Assert.Equal(["marts"], services.GetRequiredService<IRefreshScheduler>().GetStatus().Select(s => s.Name));
+    }
+
+    [Fact]
     public void Schedules_bind_from_configuration_and_fail_at_start_when_invalid()
     {
         var configuration = new ConfigurationBuilder().AddInMemoryCollection(new Dictionary<string, string?>

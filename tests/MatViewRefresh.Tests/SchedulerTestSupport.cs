@@ -18,6 +18,18 @@ internal sealed class MemoryTickStore : IScheduleTickStore
 
     public Task<DateTimeOffset?> NewestDataAsync(QualifiedName view, string column, CancellationToken cancellationToken) => Task.FromResult(NewestData);
 
+    /// <summary>The run holding each schedule across instances (leases never lapse here).</summary>
+    public ConcurrentDictionary<string, string> Running { get; } = new();
+
+    public Task<bool> TryStartRunAsync(string schedule, string run, TimeSpan lease, CancellationToken cancellationToken) =>
+        Task.FromResult(Running.TryAdd(schedule, run));
+
+    public Task EndRunAsync(string schedule, string run, CancellationToken cancellationToken)
+    {
+        Running.TryRemove(new KeyValuePair<string, string>(schedule, run));
+        return Task.CompletedTask;
+    }
+
     public Task<bool> TryClaimAsync(string schedule, DateTimeOffset tick, CancellationToken cancellationToken) =>
         Task.FromResult(Claims.TryAdd((schedule, tick), Interlocked.Increment(ref _claimer)));
 
@@ -38,8 +50,14 @@ internal sealed class ScheduledRefresher(TimeProvider clock) : IMaterializedView
 
     public Func<int, TimeSpan> Duration { get; set; } = _ => TimeSpan.Zero;
 
-    public Task<RefreshResult> RefreshAsync(RefreshTarget target, RefreshOptions? options = null, CancellationToken cancellationToken = default) =>
-        throw new NotSupportedException();
+    public ConcurrentQueue<(RefreshTarget Target, RefreshOptions Options, DateTimeOffset At)> Targets { get; } = new();
+
+    public Task<RefreshResult> RefreshAsync(RefreshTarget target, RefreshOptions? options = null, CancellationToken cancellationToken = default)
+    {
+        var now = clock.GetUtcNow();
+        Targets.Enqueue((target, options!, now));
+        return Task.FromResult(new RefreshResult { Target = target, Outcome = RefreshOutcome.Succeeded, RequestedMode = RefreshMode.Auto, StartedAt = now, FinishedAt = now });
+    }
 
     public async Task<RefreshBatchResult> RefreshManyAsync(RefreshSelection selection, RefreshOptions? options = null, CancellationToken cancellationToken = default)
     {

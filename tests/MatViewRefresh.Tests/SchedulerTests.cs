@@ -33,6 +33,69 @@ public sealed class SchedulerTests
     }
 
     [Fact]
+    public async Task A_tick_refreshes_the_views_then_each_window_with_the_schedule_strategy_days_zone_and_trigger()
+    {
+        var time = new FakeTimeProvider(new DateTimeOffset(2026, 1, 5, 10, 0, 30, TimeSpan.Zero));
+        var refresher = new ScheduledRefresher(time);
+        var schedule = new RefreshScheduleOptions
+        {
+            Interval = TimeSpan.FromMinutes(1),
+            MaxCatchUpRuns = 0,
+            Views = ["sales.daily"],
+            TimeZone = "America/Chicago",
+            Strategy = "incremental",
+            Days = 3,
+            FullRefreshAfter = TimeSpan.FromHours(6),
+            Windows =
+            [
+                new RefreshScheduleWindow { Table = "marts.daily_sales", DateColumn = "day", Query = "SELECT day FROM s WHERE day >= @from AND day < @to" },
+                new RefreshScheduleWindow { Table = "marts.hourly", DateColumn = "at", Query = "SELECT at FROM s WHERE at >= @from AND at < @to" },
+            ],
+        };
+        using var scheduler = Schedulers.Create(time, refresher, new MemoryTickStore(), ("marts", schedule));
+        await scheduler.StartAsync();
+        time.Step(TimeSpan.FromMinutes(1), TimeSpan.FromSeconds(10));
+
+        Assert.Single(refresher.Batches);
+        Assert.Equal(["marts.daily_sales", "marts.hourly"], refresher.Targets.Select(t => t.Target.ToString()));
+        Assert.All(refresher.Targets, t =>
+        {
+            Assert.Equal(RefreshTargetKind.Window, t.Target.Kind);
+            Assert.Equal(WindowStrategy.Incremental, t.Options.Strategy);
+            Assert.Equal(3, t.Options.Days);
+            Assert.Equal("America/Chicago", t.Options.TimeZone);
+            Assert.Equal(TimeSpan.FromHours(6), t.Options.FullRefreshAfter);
+            Assert.Equal("marts", t.Options.Trigger);
+            Assert.Equal(new DateTimeOffset(2026, 1, 5, 10, 1, 0, TimeSpan.Zero), t.At);
+        });
+        var last = scheduler.GetStatus()[0].LastRun!;
+        Assert.Equal(RefreshScheduleOutcome.Succeeded, last.Outcome);
+        Assert.Equal(2, last.Windows.Count);
+    }
+
+    [Fact]
+    public async Task A_schedule_of_windows_only_runs_no_batch_and_defaults_to_smart()
+    {
+        var time = new FakeTimeProvider(new DateTimeOffset(2026, 1, 5, 10, 0, 30, TimeSpan.Zero));
+        var refresher = new ScheduledRefresher(time);
+        var schedule = new RefreshScheduleOptions
+        {
+            Interval = TimeSpan.FromMinutes(1),
+            MaxCatchUpRuns = 0,
+            Windows = [new RefreshScheduleWindow { Table = "daily_sales", DateColumn = "day", Query = "SELECT day FROM s WHERE day >= @from AND day < @to" }],
+        };
+        using var scheduler = Schedulers.Create(time, refresher, new MemoryTickStore(), ("marts", schedule));
+        await scheduler.StartAsync();
+        time.Step(TimeSpan.FromMinutes(2), TimeSpan.FromSeconds(10));
+
+        Assert.Empty(refresher.Batches);
+        Assert.Equal(2, refresher.Targets.Count);
+        Assert.All(refresher.Targets, t => Assert.Equal(WindowStrategy.Smart, t.Options.Strategy));
+        Assert.All(refresher.Targets, t => Assert.Equal("UTC", t.Options.TimeZone));
+        Assert.Equal(2, scheduler.GetStatus()[0].SucceededCount);
+    }
+
+    [Fact]
     public async Task Cron_in_a_DST_zone_runs_once_a_day_across_the_spring_gap()
     {
         // 2026-03-08 02:30 does not exist in Chicago (02:00 CST -> 03:00 CDT): that day's run is at 03:00 CDT.
@@ -231,6 +294,36 @@ public sealed class SchedulerTests
         Assert.Equal(10, refreshers.SelectMany(r => r.Batches).Select(b => b.At).Distinct().Count());
         Assert.Equal(30, schedulers.Sum(s => s.GetStatus()[0].ClaimedElsewhereCount));
         schedulers.ForEach(s => s.Dispose());
+    }
+
+    [Fact]
+    public async Task A_tick_claimed_by_another_instance_while_the_schedule_runs_elsewhere_is_skipped_and_counted()
+    {
+        var time = new FakeTimeProvider(new DateTimeOffset(2026, 1, 5, 10, 0, 30, TimeSpan.Zero));
+        var store = new MemoryTickStore();
+        var slow = new ScheduledRefresher(time) { Duration = _ => TimeSpan.FromSeconds(90) };
+        var other = new ScheduledRefresher(time);
+        var schedule = Every(TimeSpan.FromMinutes(1));
+        schedule.MaxCatchUpRuns = 0;
+        using var a = Schedulers.Create(time, slow, store, ("m", schedule));
+        using var b = Schedulers.Create(time, other, store, ("m", schedule));
+        await a.StartAsync();
+        time.Step(TimeSpan.FromSeconds(31), TimeSpan.FromSeconds(1)); // a claims 10:01 and runs until 10:02:30
+        Assert.Single(slow.Batches);
+        Assert.True(store.Running.ContainsKey("m"));
+
+        await b.StartAsync();
+        time.Step(TimeSpan.FromSeconds(60), TimeSpan.FromSeconds(1)); // b claims 10:02 while a still runs
+
+        Assert.Empty(other.Batches);
+        var skipped = b.GetStatus()[0];
+        Assert.Equal(1, skipped.SkippedTicks);
+        Assert.Equal(0, skipped.SucceededCount + skipped.FailedCount);
+
+        time.Step(TimeSpan.FromSeconds(60), TimeSpan.FromSeconds(1)); // a finishes at 10:02:30; the 10:03 tick runs
+        Assert.Equal(1, a.GetStatus()[0].SucceededCount);
+        Assert.Equal(2, slow.Batches.Count + other.Batches.Count);
+        Assert.Contains(slow.Batches.Concat(other.Batches), x => x.At == new DateTimeOffset(2026, 1, 5, 10, 3, 0, TimeSpan.Zero));
     }
 
     [Fact]

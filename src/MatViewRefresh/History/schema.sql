@@ -54,6 +54,15 @@ CREATE TABLE IF NOT EXISTS "matview_refresh".schedule_ticks (
     PRIMARY KEY (schedule, tick)
 );
 
+-- The run of each schedule in progress, across instances: which run holds it and until when its lease lasts (so a
+-- crashed instance blocks the schedule no longer than its RunLease). Taken with a conditional upsert, cleared at the end.
+CREATE TABLE IF NOT EXISTS "matview_refresh".schedule_runs (
+    schedule      text        PRIMARY KEY,
+    running_by    text,
+    running_until timestamptz,
+    started_at    timestamptz
+);
+
 -- 0.1's finish_refresh had six parameters; the seven-parameter one below replaces it (both would make calls ambiguous).
 DROP FUNCTION IF EXISTS "matview_refresh".finish_refresh(text, text, text, integer, text, regclass);
 

@@ -21,6 +21,9 @@ public sealed record RefreshScheduleRun
     /// <summary>The batch's result, when the batch ran.</summary>
     public RefreshBatchResult? Batch { get; init; }
 
+    /// <summary>The results of the schedule's window targets, in order, when they ran. <value>The default is empty.</value></summary>
+    public IReadOnlyList<RefreshResult> Windows { get; init; } = [];
+
     /// <summary>Why it failed, was skipped or cancelled; <see langword="null"/> when it succeeded.</summary>
     public string? Error { get; init; }
 }

@@ -7,7 +7,9 @@ namespace MatViewRefresh;
 /// <remarks>
 /// One timer per enabled schedule, armed for the next nominal tick (plus jitter). When it fires the next tick is armed
 /// first, then the tick runs unless the schedule is still running (skipped and counted). A run claims its tick in the
-/// database before refreshing; an instance that loses the claim does nothing. Timers and runs do not capture the
+/// database before refreshing; an instance that loses the claim does nothing. A run that wins its claim then takes
+/// the schedule's row in <c>schedule_runs</c> for <see cref="RefreshScheduleOptions.RunLease"/> (released at its end);
+/// when another instance holds it, the run is skipped and counted, so a schedule never overlaps itself across instances. Timers and runs do not capture the
 /// caller's execution context. Runs are started outside the lock, so an inline task factory cannot reenter it.
 /// </remarks>
 internal sealed class RefreshScheduler : IRefreshScheduler, IDisposable
@@ -343,6 +345,7 @@ internal sealed class RefreshScheduler : IRefreshScheduler, IDisposable
         var started = _time.GetTimestamp();
         RefreshScheduleRun? result;
         using var linked = CancellationTokenSource.CreateLinkedTokenSource(run.Cancellation.Token, hostStopped, caller);
+        string? lease = null;
         try
         {
             var claimed = run.Kind switch
@@ -363,14 +366,64 @@ internal sealed class RefreshScheduler : IRefreshScheduler, IDisposable
                     Outcome = RefreshScheduleOutcome.ClaimedElsewhere,
                 };
             }
+            else if (await TryStartRunAsync(d, linked.Token).ConfigureAwait(false) is not { } held)
+            {
+                result = new RefreshScheduleRun
+                {
+                    Schedule = d.Name,
+                    Tick = run.Tick,
+                    StartedAt = startedAt,
+                    Duration = _time.GetElapsedTime(started),
+                    Outcome = RefreshScheduleOutcome.Skipped,
+                    Error = "the schedule is running on another instance",
+                };
+            }
             else
             {
+                lease = held;
                 if (run.Kind == ScheduleRunKind.CatchUp)
                 {
                     Log.ScheduleCatchUp(_logger, d.Name, run.Tick!.Value);
                 }
 
-                var batch = await _refresher.RefreshManyAsync(d.Selection, new RefreshOptions { Mode = d.Mode, Trigger = d.Name }, linked.Token).ConfigureAwait(false);
+                var batch = d.Selection is null ? null
+                    : await _refresher.RefreshManyAsync(d.Selection, new RefreshOptions { Mode = d.Mode, Trigger = d.Name }, linked.Token).ConfigureAwait(false);
+                var windows = new List<RefreshResult>();
+                var windowErrors = new List<string>();
+                foreach (var window in d.Windows)
+                {
+                    var windowOptions = new RefreshOptions
+                    {
+                        Strategy = d.Strategy,
+                        Days = d.Options.Days,
+                        TimeZone = d.Options.TimeZone,
+                        FullRefreshAfter = d.Options.FullRefreshAfter,
+                        Trigger = d.Name,
+                    };
+                    try
+                    {
+                        var windowResult = await _refresher.RefreshAsync(window, windowOptions, linked.Token).ConfigureAwait(false);
+                        windows.Add(windowResult);
+                        if (windowResult.Outcome == RefreshOutcome.Failed)
+                        {
+                            windowErrors.Add($"{window}: {windowResult.Error?.Message ?? "failed"}");
+                        }
+                    }
+                    catch (Exception e) when (e is not OperationCanceledException || !linked.IsCancellationRequested)
+                    {
+                        windowErrors.Add($"{window}: {e.Message}");
+                    }
+                }
+
+                var failedParts = (batch is null || batch.Status == RefreshBatchStatus.Success ? 0 : 1) + windowErrors.Count;
+                var fullyFailed = (batch is null || batch.Status == RefreshBatchStatus.Failed) && windowErrors.Count == d.Windows.Count;
+                var errors = new List<string>();
+                if (batch is not null && batch.Status != RefreshBatchStatus.Success)
+                {
+                    errors.Add(batch.Error?.Message ?? $"failed: {string.Join(", ", batch.FailedViews)}; skipped: {string.Join(", ", batch.SkippedViews)}");
+                }
+
+                errors.AddRange(windowErrors);
                 result = new RefreshScheduleRun
                 {
                     Schedule = d.Name,
@@ -378,15 +431,13 @@ internal sealed class RefreshScheduler : IRefreshScheduler, IDisposable
                     StartedAt = startedAt,
                     Duration = _time.GetElapsedTime(started),
                     Batch = batch,
-                    Outcome = batch.Status switch
-                    {
-                        RefreshBatchStatus.Success => RefreshScheduleOutcome.Succeeded,
-                        RefreshBatchStatus.PartialSuccess => RefreshScheduleOutcome.PartiallySucceeded,
-                        _ => RefreshScheduleOutcome.Failed,
-                    },
-                    Error = batch.Error?.Message ?? (batch.Status == RefreshBatchStatus.Success ? null : $"failed: {string.Join(", ", batch.FailedViews)}; skipped: {string.Join(", ", batch.SkippedViews)}"),
+                    Windows = windows,
+                    Outcome = failedParts == 0 ? RefreshScheduleOutcome.Succeeded
+                        : fullyFailed ? RefreshScheduleOutcome.Failed
+                        : RefreshScheduleOutcome.PartiallySucceeded,
+                    Error = errors.Count == 0 ? null : string.Join("; ", errors),
                 };
-                if (batch.Status != RefreshBatchStatus.Failed && d.DataTimestamp is { } data)
+                if (result.Outcome != RefreshScheduleOutcome.Failed && d.DataTimestamp is { } data)
                 {
                     await ReadDataFreshnessAsync(state, data.View, data.Column, linked.Token).ConfigureAwait(false);
                 }
@@ -401,6 +452,11 @@ internal sealed class RefreshScheduler : IRefreshScheduler, IDisposable
             result = Failure(RefreshScheduleOutcome.Failed, e.Message);
         }
 
+        if (lease is not null)
+        {
+            await EndRunAsync(d.Name, lease).ConfigureAwait(false);
+        }
+
         Finish(state, run, result);
 
         RefreshScheduleRun Failure(RefreshScheduleOutcome outcome, string error) => new()
@@ -412,6 +468,26 @@ internal sealed class RefreshScheduler : IRefreshScheduler, IDisposable
             Outcome = outcome,
             Error = error,
         };
+    }
+
+    /// <summary>Takes the schedule across instances for this run; the run's id, or null when another instance runs it.</summary>
+    private async Task<string?> TryStartRunAsync(ScheduleDefinition d, CancellationToken cancellationToken)
+    {
+        var id = Guid.NewGuid().ToString("N");
+        return await _ticks.TryStartRunAsync(d.Name, id, d.Options.RunLease, cancellationToken).ConfigureAwait(false) ? id : null;
+    }
+
+    // Best effort: a hold that cannot be released lapses at the end of its lease.
+    private async Task EndRunAsync(string schedule, string id)
+    {
+        try
+        {
+            await _ticks.EndRunAsync(schedule, id, CancellationToken.None).ConfigureAwait(false);
+        }
+        catch (Exception e) when (e is not OutOfMemoryException)
+        {
+            Log.ScheduleRunFailed(_logger, schedule, null, RefreshScheduleOutcome.Failed, $"could not release the run: {e.Message}");
+        }
     }
 
     // Best effort: a freshness that cannot be read leaves the last one in place and does not fail the run.
@@ -453,7 +529,7 @@ internal sealed class RefreshScheduler : IRefreshScheduler, IDisposable
                 case RefreshScheduleOutcome.ClaimedElsewhere:
                     Log.ScheduleTickClaimedElsewhere(_logger, result.Schedule, result.Tick);
                     break;
-                case RefreshScheduleOutcome.Cancelled or RefreshScheduleOutcome.Failed when result.Batch is null:
+                case RefreshScheduleOutcome.Cancelled or RefreshScheduleOutcome.Failed when result.Batch is null && result.Windows.Count == 0:
                     Log.ScheduleRunFailed(_logger, result.Schedule, result.Tick, result.Outcome, result.Error ?? "");
                     break;
                 default:
@@ -470,6 +546,13 @@ internal sealed class RefreshScheduler : IRefreshScheduler, IDisposable
         if (result.Outcome == RefreshScheduleOutcome.ClaimedElsewhere)
         {
             state.ClaimedElsewhere++;
+            return;
+        }
+
+        if (result.Outcome == RefreshScheduleOutcome.Skipped)
+        {
+            state.Skipped++;
+            _skipped++;
             return;
         }
 

@@ -13,7 +13,7 @@ internal sealed class ScheduleDefinition
 {
     private static readonly TimeSpan[] LookBacks = [TimeSpan.FromHours(1), TimeSpan.FromDays(1), TimeSpan.FromDays(32), TimeSpan.FromDays(367)];
 
-    private ScheduleDefinition(string name, RefreshScheduleOptions options, CronExpression? cron, TimeZoneInfo zone, (TimeOnly Start, TimeOnly End)? activeHours, RefreshMode mode, RefreshSelection selection)
+    private ScheduleDefinition(string name, RefreshScheduleOptions options, CronExpression? cron, TimeZoneInfo zone, (TimeOnly Start, TimeOnly End)? activeHours, RefreshMode mode, RefreshSelection? selection)
     {
         Name = name;
         Options = options;
@@ -38,7 +38,13 @@ internal sealed class ScheduleDefinition
 
     public RefreshMode Mode { get; }
 
-    public RefreshSelection Selection { get; }
+    /// <summary>The views to refresh, or null when the schedule only has window targets.</summary>
+    public RefreshSelection? Selection { get; }
+
+    /// <summary>The window targets, in order.</summary>
+    public IReadOnlyList<RefreshTarget> Windows { get; private init; } = [];
+
+    public WindowStrategy Strategy { get; private init; }
 
     /// <summary>The view and column whose newest value is the data's freshness, or null.</summary>
     public (QualifiedName View, string Column)? DataTimestamp { get; private init; }
@@ -121,10 +127,57 @@ internal sealed class ScheduleDefinition
             failures.Add($"{p}:StopTimeout is {o.StopTimeout}; it must be between 00:00:00 and 1.00:00:00.");
         }
 
+        if (o.RunLease < TimeSpan.FromSeconds(1) || o.RunLease > TimeSpan.FromDays(1))
+        {
+            failures.Add($"{p}:RunLease is {o.RunLease}; it must be between 00:00:01 and 1.00:00:00.");
+        }
+
         var mode = RefreshMode.Auto;
         if (!Enum.TryParse(o.Mode, ignoreCase: true, out mode) || !Enum.IsDefined(mode) || int.TryParse(o.Mode, out _))
         {
-            failures.Add($"{p}:Mode is '{o.Mode}': use Auto, Full or Concurrent (other strategies are not supported by schedules yet).");
+            failures.Add($"{p}:Mode is '{o.Mode}': use Auto, Full or Concurrent (the views' mode; window tables take Strategy: Smart, Incremental or Full).");
+        }
+
+        var strategy = WindowStrategy.Smart;
+        if (!Enum.TryParse(o.Strategy, ignoreCase: true, out strategy) || !Enum.IsDefined(strategy) || int.TryParse(o.Strategy, out _))
+        {
+            failures.Add($"{p}:Strategy is '{o.Strategy}': use Smart, Incremental or Full (the strategy of the schedule's Windows).");
+        }
+
+        if (o.Days is < 1 or > 36_600)
+        {
+            failures.Add($"{p}:Days is {o.Days}; it must be between 1 and 36600.");
+        }
+
+        if (o.FullRefreshAfter <= TimeSpan.Zero)
+        {
+            failures.Add($"{p}:FullRefreshAfter is {o.FullRefreshAfter}; it must be positive.");
+        }
+
+        var windows = new List<RefreshTarget>();
+        var windowOptions = o.Windows ?? [];
+        for (var i = 0; i < windowOptions.Count; i++)
+        {
+            var w = windowOptions[i];
+            try
+            {
+                if (w is null)
+                {
+                    throw new ArgumentException("is null.");
+                }
+
+                var target = RefreshTarget.Window(w.Table, w.DateColumn, w.Query);
+                if (windows.Contains(target))
+                {
+                    throw new ArgumentException($"table {target} is given twice.");
+                }
+
+                windows.Add(target);
+            }
+            catch (ArgumentException e)
+            {
+                failures.Add($"{p}:Windows:{i}: {e.Message.Split(" (Parameter", 2)[0]}");
+            }
         }
 
         RefreshSelection? selection = null;
@@ -132,7 +185,10 @@ internal sealed class ScheduleDefinition
         var schemas = o.Schemas ?? [];
         if (views.Count == 0 && schemas.Count == 0)
         {
-            failures.Add($"{p}: select something to refresh (Views or Schemas).");
+            if (windowOptions.Count == 0)
+            {
+                failures.Add($"{p}: select something to refresh (Views, Schemas or Windows).");
+            }
         }
         else if (views.Count > 0 && schemas.Count > 0)
         {
@@ -173,7 +229,7 @@ internal sealed class ScheduleDefinition
             }
         }
 
-        return failures.Count == before ? new ScheduleDefinition(name, o, cron, zone, active, mode, selection!) { DataTimestamp = data } : null;
+        return failures.Count == before ? new ScheduleDefinition(name, o, cron, zone, active, mode, selection) { DataTimestamp = data, Windows = windows, Strategy = strategy } : null;
     }
 
     /// <summary>The first tick strictly after <paramref name="after"/> within the active hours; null if there is none (a cron for 30 February).</summary>

@@ -15,6 +15,15 @@ internal interface IScheduleTickStore
     /// </summary>
     Task<bool> TryClaimCatchUpAsync(string schedule, DateTimeOffset tick, CancellationToken cancellationToken);
 
+    /// <summary>
+    /// Records that run <paramref name="run"/> of <paramref name="schedule"/> is in progress, until <paramref name="lease"/>
+    /// from now, unless another run holds an unexpired lease; true if this run may go on.
+    /// </summary>
+    Task<bool> TryStartRunAsync(string schedule, string run, TimeSpan lease, CancellationToken cancellationToken);
+
+    /// <summary>Clears the record of <paramref name="run"/> (nothing if another run holds the schedule).</summary>
+    Task EndRunAsync(string schedule, string run, CancellationToken cancellationToken);
+
     /// <summary>The newest value of <paramref name="column"/> in <paramref name="view"/> (null when the view is empty).</summary>
     Task<DateTimeOffset?> NewestDataAsync(QualifiedName view, string column, CancellationToken cancellationToken);
 }
@@ -25,6 +34,7 @@ internal sealed class NpgsqlScheduleTickStore(RefreshDataSource dataSource, Refr
     private static readonly TimeSpan PruneEvery = TimeSpan.FromHours(1);
     private readonly string _instance = $"{Environment.MachineName}:{Environment.ProcessId}:{Guid.NewGuid().ToString("N")[..8]}";
     private readonly string _table = SqlIdentifier.Quote(options.Value.Schema) + ".schedule_ticks";
+    private readonly string _runs = SqlIdentifier.Quote(options.Value.Schema) + ".schedule_runs";
     private long _lastPrune = long.MinValue;
 
     public Task<bool> TryClaimAsync(string schedule, DateTimeOffset tick, CancellationToken cancellationToken) =>
@@ -39,6 +49,30 @@ internal sealed class NpgsqlScheduleTickStore(RefreshDataSource dataSource, Refr
             tick,
             cancellationToken);
 
+    public Task<bool> TryStartRunAsync(string schedule, string run, TimeSpan lease, CancellationToken cancellationToken) =>
+        WithSchemaAsync(
+            async () =>
+            {
+                await using var command = dataSource.Value.CreateCommand(
+                    $"INSERT INTO {_runs} AS r (schedule, running_by, running_until, started_at) VALUES ($1, $2, now() + $3, now()) " +
+                    "ON CONFLICT (schedule) DO UPDATE SET running_by = EXCLUDED.running_by, running_until = EXCLUDED.running_until, started_at = EXCLUDED.started_at " +
+                    "WHERE r.running_until IS NULL OR r.running_until <= now() RETURNING 1");
+                command.Parameters.Add(new NpgsqlParameter<string> { TypedValue = schedule });
+                command.Parameters.Add(new NpgsqlParameter<string> { TypedValue = $"{_instance}:{run}" });
+                command.Parameters.Add(new NpgsqlParameter<TimeSpan> { TypedValue = lease });
+                return await command.ExecuteScalarAsync(cancellationToken).ConfigureAwait(false) is not null;
+            },
+            cancellationToken);
+
+    public async Task EndRunAsync(string schedule, string run, CancellationToken cancellationToken)
+    {
+        await using var command = dataSource.Value.CreateCommand(
+            $"UPDATE {_runs} SET running_by = NULL, running_until = NULL WHERE schedule = $1 AND running_by = $2");
+        command.Parameters.Add(new NpgsqlParameter<string> { TypedValue = schedule });
+        command.Parameters.Add(new NpgsqlParameter<string> { TypedValue = $"{_instance}:{run}" });
+        await command.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
+    }
+
     public async Task<DateTimeOffset?> NewestDataAsync(QualifiedName view, string column, CancellationToken cancellationToken)
     {
         await using var command = dataSource.Value.CreateCommand($"SELECT max({SqlIdentifier.Quote(column)})::timestamptz FROM {view.ToSql()}");
@@ -49,18 +83,7 @@ internal sealed class NpgsqlScheduleTickStore(RefreshDataSource dataSource, Refr
 
     private async Task<bool> ClaimAsync(string sql, string schedule, DateTimeOffset tick, CancellationToken cancellationToken)
     {
-        await schema.EnsureIfAutomaticAsync(cancellationToken).ConfigureAwait(false);
-        bool claimed;
-        try
-        {
-            claimed = await RunAsync(sql, schedule, tick, cancellationToken).ConfigureAwait(false);
-        }
-        catch (PostgresException e) when (e.SqlState is PostgresErrorCodes.UndefinedTable or PostgresErrorCodes.InvalidSchemaName && options.Value.AutoCreateSchema)
-        {
-            // A log schema from before schedules (or a dropped table): create it and claim again.
-            await schema.EnsureAsync(cancellationToken, force: true).ConfigureAwait(false);
-            claimed = await RunAsync(sql, schedule, tick, cancellationToken).ConfigureAwait(false);
-        }
+        var claimed = await WithSchemaAsync(() => RunAsync(sql, schedule, tick, cancellationToken), cancellationToken).ConfigureAwait(false);
 
         if (claimed)
         {
@@ -68,6 +91,21 @@ internal sealed class NpgsqlScheduleTickStore(RefreshDataSource dataSource, Refr
         }
 
         return claimed;
+    }
+
+    private async Task<bool> WithSchemaAsync(Func<Task<bool>> statement, CancellationToken cancellationToken)
+    {
+        await schema.EnsureIfAutomaticAsync(cancellationToken).ConfigureAwait(false);
+        try
+        {
+            return await statement().ConfigureAwait(false);
+        }
+        catch (PostgresException e) when (e.SqlState is PostgresErrorCodes.UndefinedTable or PostgresErrorCodes.InvalidSchemaName && options.Value.AutoCreateSchema)
+        {
+            // A log schema from before schedules (or a dropped table): create it and run again.
+            await schema.EnsureAsync(cancellationToken, force: true).ConfigureAwait(false);
+            return await statement().ConfigureAwait(false);
+        }
     }
 
     private async Task<bool> RunAsync(string sql, string schedule, DateTimeOffset tick, CancellationToken cancellationToken)
