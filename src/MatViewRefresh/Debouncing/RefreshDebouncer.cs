@@ -284,7 +284,7 @@ internal sealed class RefreshDebouncer : IRefreshDebouncer, IDisposable
     /// <summary>Hands the run to the task factory without the current execution context (the caller's AsyncLocals and Activity).</summary>
     private void Launch(DebounceEntry entry, PendingRun run, RefreshTarget target)
     {
-        var suppressed = SuppressFlow();
+        var suppressed = ExecutionFlow.Suppress();
         try
         {
             _ = _tasks.Run(token => ExecuteAsync(entry, run, target, token));
@@ -296,7 +296,7 @@ internal sealed class RefreshDebouncer : IRefreshDebouncer, IDisposable
         }
         finally
         {
-            RestoreFlow(suppressed);
+            ExecutionFlow.Restore(suppressed);
         }
     }
 
@@ -521,14 +521,14 @@ internal sealed class RefreshDebouncer : IRefreshDebouncer, IDisposable
         }
 
         ITimer timer;
-        var suppressed = SuppressFlow();
+        var suppressed = ExecutionFlow.Suppress();
         try
         {
             timer = _time.CreateTimer(_onTimer, entry, delay, Timeout.InfiniteTimeSpan);
         }
         finally
         {
-            RestoreFlow(suppressed);
+            ExecutionFlow.Restore(suppressed);
         }
 
         // A test clock may have fired it inside CreateTimer (reentering this lock), which may have forgotten the key or armed another timer.
@@ -539,26 +539,6 @@ internal sealed class RefreshDebouncer : IRefreshDebouncer, IDisposable
         else
         {
             entry.Timer = timer;
-        }
-    }
-
-    /// <summary>Stops the current execution context from flowing into timers and tasks created until <see cref="RestoreFlow"/>.</summary>
-    private static bool SuppressFlow()
-    {
-        if (ExecutionContext.IsFlowSuppressed())
-        {
-            return false;
-        }
-
-        ExecutionContext.SuppressFlow();
-        return true;
-    }
-
-    private static void RestoreFlow(bool suppressed)
-    {
-        if (suppressed && ExecutionContext.IsFlowSuppressed())
-        {
-            ExecutionContext.RestoreFlow();
         }
     }
 

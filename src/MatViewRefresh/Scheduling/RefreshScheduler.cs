@@ -298,14 +298,14 @@ internal sealed class RefreshScheduler : IRefreshScheduler, IDisposable
             delay = MinDelay; // never fire inside CreateTimer (a test clock would reenter this lock)
         }
 
-        var suppressed = SuppressFlow();
+        var suppressed = ExecutionFlow.Suppress();
         try
         {
             state.Timer = _time.CreateTimer(_onTimer, (state, state.Generation), delay, Timeout.InfiniteTimeSpan);
         }
         finally
         {
-            RestoreFlow(suppressed);
+            ExecutionFlow.Restore(suppressed);
         }
     }
 
@@ -318,7 +318,7 @@ internal sealed class RefreshScheduler : IRefreshScheduler, IDisposable
 
     private void Launch(ScheduleState state, ScheduleRunHandle run, CancellationToken cancellationToken)
     {
-        var suppressed = SuppressFlow();
+        var suppressed = ExecutionFlow.Suppress();
         try
         {
             _ = _tasks.Run(token => ExecuteAsync(state, run, token, cancellationToken));
@@ -329,7 +329,7 @@ internal sealed class RefreshScheduler : IRefreshScheduler, IDisposable
         }
         finally
         {
-            RestoreFlow(suppressed);
+            ExecutionFlow.Restore(suppressed);
         }
     }
 
@@ -608,23 +608,4 @@ internal sealed class RefreshScheduler : IRefreshScheduler, IDisposable
         AverageDuration = _runs == 0 ? TimeSpan.Zero : TimeSpan.FromTicks(_durationTicks / _runs),
         Uptime = uptime,
     };
-
-    private static bool SuppressFlow()
-    {
-        if (ExecutionContext.IsFlowSuppressed())
-        {
-            return false;
-        }
-
-        ExecutionContext.SuppressFlow();
-        return true;
-    }
-
-    private static void RestoreFlow(bool suppressed)
-    {
-        if (suppressed && ExecutionContext.IsFlowSuppressed())
-        {
-            ExecutionContext.RestoreFlow();
-        }
-    }
 }
