@@ -145,4 +145,19 @@ public sealed class ScheduleOptionsTests
         var e = Assert.Throws<OptionsValidationException>(() => badServices.GetRequiredService<IOptions<MatViewRefreshOptions>>().Value);
         Assert.Contains("MatViewRefresh:Schedules:nightly:Cron is '*/61 * * * *'", e.Message, StringComparison.Ordinal);
     }
+
+    [Fact]
+    public void A_schedule_that_would_never_fire_or_whose_jitter_swallows_ticks_is_refused()
+    {
+        var failures = Failures(
+            ("february30", new RefreshScheduleOptions { Cron = "0 0 30 2 *", Views = ["a"] }),
+            ("nighttime", new RefreshScheduleOptions { Cron = "0 3 * * *", ActiveHours = "06:00-22:00", Views = ["a"] }),
+            ("jittery", new RefreshScheduleOptions { Cron = "* * * * *", Jitter = TimeSpan.FromMinutes(5), Views = ["a"] }),
+            ("fine", new RefreshScheduleOptions { Cron = "*/10 * * * *", Jitter = TimeSpan.FromMinutes(5), ActiveHours = "06:00-22:00", Views = ["a"] }));
+
+        Assert.Contains(failures, f => f.StartsWith("MatViewRefresh:Schedules:february30: it never fires (Cron '0 0 30 2 *'", StringComparison.Ordinal));
+        Assert.Contains(failures, f => f.StartsWith("MatViewRefresh:Schedules:nighttime: it never fires (Cron '0 3 * * *' within ActiveHours 06:00-22:00", StringComparison.Ordinal));
+        Assert.Contains(failures, f => f.StartsWith("MatViewRefresh:Schedules:jittery:Jitter is 00:05:00; it must be shorter than the shortest gap", StringComparison.Ordinal));
+        Assert.DoesNotContain(failures, f => f.Contains(":fine", StringComparison.Ordinal));
+    }
 }

@@ -398,4 +398,30 @@ public sealed class SchedulerTests
         Assert.Equal(store.NewestData, status.DataAsOf);
         Assert.Equal(TimeSpan.FromDays(2) + TimeSpan.FromMinutes(601), status.DataBehind);
     }
+
+    [Fact]
+    public async Task A_tick_further_away_than_a_timer_can_wait_is_reached_by_re_arming()
+    {
+        // .NET timers wait at most ~49.7 days; a yearly cron's next tick is further away.
+        var time = new RealTimerLimits(new DateTimeOffset(2026, 1, 5, 10, 0, 0, TimeSpan.Zero));
+        var refresher = new ScheduledRefresher(time);
+        using var scheduler = Schedulers.Create(time, refresher, new MemoryTickStore(), ("yearly", new RefreshScheduleOptions { Cron = "0 3 1 1 *", Views = ["sales.daily"] }));
+
+        await scheduler.StartAsync();
+        time.Step(TimeSpan.FromDays(365), TimeSpan.FromDays(1));
+
+        // Day-sized steps: the fake clock sets the time first and then fires what is due, so the run starts that day.
+        var batch = Assert.Single(refresher.Batches);
+        Assert.Equal(new DateOnly(2027, 1, 1), DateOnly.FromDateTime(batch.At.UtcDateTime));
+    }
+
+    /// <summary>A fake clock whose timers refuse what real ones refuse: a due time over 4,294,967,294 ms (about 49.7 days).</summary>
+    private sealed class RealTimerLimits(DateTimeOffset start) : FakeTimeProvider(start)
+    {
+        public override ITimer CreateTimer(TimerCallback callback, object? state, TimeSpan dueTime, TimeSpan period)
+        {
+            ArgumentOutOfRangeException.ThrowIfGreaterThan(dueTime.TotalMilliseconds, 4_294_967_294d, nameof(dueTime));
+            return base.CreateTimer(callback, state, dueTime, period);
+        }
+    }
 }

@@ -140,4 +140,14 @@ public sealed class WindowTargetTests
         var from = (DateOnly)parameters[4]!;
         Assert.Equal(3, ((DateOnly)parameters[5]!).DayNumber - from.DayNumber);
     }
+
+    [Fact]
+    public void A_local_day_whose_midnight_happens_twice_starts_at_the_first_one()
+    {
+        // Atlantic/Azores falls back from 01:00 (UTC+0) to 00:00 (UTC-1) on 25 October 2026: midnight happens twice.
+        var zone = TimeZoneInfo.FindSystemTimeZoneById("Atlantic/Azores");
+
+        Assert.Equal(new DateTimeOffset(2026, 10, 25, 0, 0, 0, TimeSpan.Zero), LocalWindow.Midnight(new DateOnly(2026, 10, 25), zone));
+        Assert.Equal(new DateTimeOffset(2026, 10, 26, 1, 0, 0, TimeSpan.Zero), LocalWindow.Midnight(new DateOnly(2026, 10, 26), zone));
+    }
 }

@@ -15,6 +15,7 @@ namespace MatViewRefresh;
 internal sealed class RefreshScheduler : IRefreshScheduler, IDisposable
 {
     private static readonly TimeSpan MinDelay = TimeSpan.FromMilliseconds(1);
+    private static readonly TimeSpan MaxDelay = TimeSpan.FromDays(1);
     private readonly object _gate = new();
     private readonly SortedDictionary<string, ScheduleState> _states = new(StringComparer.OrdinalIgnoreCase);
     private readonly IMaterializedViewRefresher _refresher;
@@ -234,6 +235,20 @@ internal sealed class RefreshScheduler : IRefreshScheduler, IDisposable
 
     private void OnTimer(object? o)
     {
+        try
+        {
+            OnTimerCore(o);
+        }
+        catch (Exception e) when (e is not OutOfMemoryException)
+        {
+            // A timer callback that throws takes the process down: log it instead (the schedule re-arms on its next start).
+            var (state, _) = ((ScheduleState, int))o!;
+            Log.ScheduleRunFailed(_logger, state.Definition.Name, state.NextTick, RefreshScheduleOutcome.Failed, "the scheduler's timer failed: " + e.Message);
+        }
+    }
+
+    private void OnTimerCore(object? o)
+    {
         var (state, generation) = ((ScheduleState, int))o!;
         ScheduleRunHandle? launch = null;
         lock (_gate)
@@ -296,6 +311,10 @@ internal sealed class RefreshScheduler : IRefreshScheduler, IDisposable
         if (delay < MinDelay)
         {
             delay = MinDelay; // never fire inside CreateTimer (a test clock would reenter this lock)
+        }
+        else if (delay > MaxDelay)
+        {
+            delay = MaxDelay; // timers take at most ~49.7 days; an early firing re-arms for the same tick
         }
 
         var suppressed = ExecutionFlow.Suppress();

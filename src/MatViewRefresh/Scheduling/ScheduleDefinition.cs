@@ -229,7 +229,39 @@ internal sealed class ScheduleDefinition
             }
         }
 
-        return failures.Count == before ? new ScheduleDefinition(name, o, cron, zone, active, mode, selection) { DataTimestamp = data, Windows = windows, Strategy = strategy } : null;
+        if (failures.Count != before)
+        {
+            return null;
+        }
+
+        var definition = new ScheduleDefinition(name, o, cron, zone, active, mode, selection) { DataTimestamp = data, Windows = windows, Strategy = strategy };
+
+        // A schedule that would never fire (a cron for 30 February, a cron entirely outside its active hours) is an error,
+        // not a scheduler that says it started. And a jitter as long as the gap between two occurrences would swallow ticks.
+        var from = DateTimeOffset.UnixEpoch.AddYears(56); // a fixed instant: validation does not depend on today
+        var occurrences = new List<DateTimeOffset>();
+        for (var t = definition.NextTick(from); t is { } tick && occurrences.Count < 16; t = definition.NextTick(tick))
+        {
+            occurrences.Add(tick);
+        }
+
+        if (occurrences.Count == 0)
+        {
+            failures.Add($"{p}: it never fires ({(cron is null ? $"Interval {o.Interval}" : $"Cron '{o.Cron}'")}{(active is null ? string.Empty : $" within ActiveHours {o.ActiveHours}")} has no occurrence).");
+            return null;
+        }
+
+        if (cron is not null && o.Jitter > TimeSpan.Zero && occurrences.Count > 1)
+        {
+            var shortest = occurrences.Zip(occurrences.Skip(1), (a, b) => b - a).Min();
+            if (o.Jitter >= shortest)
+            {
+                failures.Add($"{p}:Jitter is {o.Jitter}; it must be shorter than the shortest gap between two occurrences of Cron '{o.Cron}' ({shortest}).");
+                return null;
+            }
+        }
+
+        return definition;
     }
 
     /// <summary>The first tick strictly after <paramref name="after"/> within the active hours; null if there is none (a cron for 30 February).</summary>
