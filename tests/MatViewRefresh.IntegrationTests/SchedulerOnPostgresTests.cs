@@ -156,6 +156,40 @@ public sealed class SchedulerOnPostgresTests(DatabaseFixture db) : IClassFixture
     }
 
     [Fact]
+    public async Task A_run_longer_than_its_lease_keeps_the_schedule_by_renewing_the_hold()
+    {
+        await db.ExecuteAsync("CREATE SCHEMA IF NOT EXISTS sched; CREATE MATERIALIZED VIEW IF NOT EXISTS sched.slower AS SELECT 1 AS x FROM (SELECT pg_sleep(4)) AS s WITH NO DATA");
+        void Configure(MatViewRefreshOptions o)
+        {
+            o.StartScheduler = false;
+            o.Schedules["short_lease"] = new RefreshScheduleOptions
+            {
+                Interval = TimeSpan.FromSeconds(1), MaxCatchUpRuns = 0, Views = ["sched.slower"], Mode = "Full", RunLease = TimeSpan.FromSeconds(1),
+            };
+        }
+
+        using var first = db.CreateServices(Configure);
+        using var second = db.CreateServices(Configure);
+        var b = second.GetRequiredService<IRefreshScheduler>();
+        await first.GetRequiredService<IRefreshLog>().EnsureSchemaAsync();
+        const string Holder = "SELECT running_by FROM matview_refresh.schedule_runs WHERE schedule = 'short_lease' AND running_until > now()";
+
+        var slowRun = first.GetRequiredService<IRefreshScheduler>().ForceAsync("short_lease");
+        await DatabaseFixture.EventuallyAsync(async () => await db.ScalarAsync<long>($"SELECT count(*) FROM ({Holder}) h") > 0, "the slow run to hold the schedule");
+        var holder = await db.ScalarAsync<string>(Holder);
+        await b.StartAsync();
+
+        // Past three leases of the slow run, the other instance's ticks are still skipped and the hold is still the first run's.
+        await DatabaseFixture.EventuallyAsync(() => Task.FromResult(b.GetStatus()[0].SkippedTicks >= 3), "three skipped ticks on the other instance");
+        Assert.False(slowRun.IsCompleted, "the slow run ended too early for the test");
+        Assert.Equal(holder, await db.ScalarAsync<string>(Holder));
+        Assert.Equal(0L, b.GetStatus()[0].SucceededCount + b.GetStatus()[0].FailedCount);
+
+        Assert.Equal(RefreshScheduleOutcome.Succeeded, Assert.Single(await slowRun.WaitAsync(TimeSpan.FromSeconds(30))).Outcome);
+        await b.StopAsync();
+    }
+
+    [Fact]
     public async Task A_tick_missed_while_down_is_caught_up_once_by_one_instance()
     {
         await db.ExecuteAsync("CREATE SCHEMA IF NOT EXISTS sched; CREATE MATERIALIZED VIEW IF NOT EXISTS sched.c AS SELECT 1 AS x");

@@ -24,6 +24,9 @@ internal sealed class MemoryTickStore : IScheduleTickStore
     public Task<bool> TryStartRunAsync(string schedule, string run, TimeSpan lease, CancellationToken cancellationToken) =>
         Task.FromResult(Running.TryAdd(schedule, run));
 
+    public Task<bool> RenewRunAsync(string schedule, string run, TimeSpan lease, CancellationToken cancellationToken) =>
+        Task.FromResult(Running.TryGetValue(schedule, out var holder) && holder == run);
+
     public Task EndRunAsync(string schedule, string run, CancellationToken cancellationToken)
     {
         Running.TryRemove(new KeyValuePair<string, string>(schedule, run));

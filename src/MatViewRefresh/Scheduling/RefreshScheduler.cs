@@ -365,6 +365,8 @@ internal sealed class RefreshScheduler : IRefreshScheduler, IDisposable
         RefreshScheduleRun? result;
         using var linked = CancellationTokenSource.CreateLinkedTokenSource(run.Cancellation.Token, hostStopped, caller);
         string? lease = null;
+        CancellationTokenSource? renewal = null;
+        Task? keepHeld = null;
         try
         {
             var claimed = run.Kind switch
@@ -400,6 +402,8 @@ internal sealed class RefreshScheduler : IRefreshScheduler, IDisposable
             else
             {
                 lease = held;
+                renewal = new CancellationTokenSource();
+                keepHeld = KeepHeldAsync(d, held, renewal.Token);
                 if (run.Kind == ScheduleRunKind.CatchUp)
                 {
                     Log.ScheduleCatchUp(_logger, d.Name, run.Tick!.Value);
@@ -471,6 +475,13 @@ internal sealed class RefreshScheduler : IRefreshScheduler, IDisposable
             result = Failure(RefreshScheduleOutcome.Failed, e.Message);
         }
 
+        if (renewal is not null)
+        {
+            await renewal.CancelAsync().ConfigureAwait(false);
+            await keepHeld!.ConfigureAwait(false);
+            renewal.Dispose();
+        }
+
         if (lease is not null)
         {
             await EndRunAsync(d.Name, lease).ConfigureAwait(false);
@@ -487,6 +498,34 @@ internal sealed class RefreshScheduler : IRefreshScheduler, IDisposable
             Outcome = outcome,
             Error = error,
         };
+    }
+
+    /// <summary>
+    /// Renews the run's hold every third of its lease while it runs, so that a run longer than <c>RunLease</c> still keeps
+    /// other instances off the schedule; a hold that cannot be renewed (the database gone) lapses at the end of its lease.
+    /// </summary>
+    private async Task KeepHeldAsync(ScheduleDefinition d, string id, CancellationToken cancellationToken)
+    {
+        var every = d.Options.RunLease / 3;
+        try
+        {
+            while (true)
+            {
+                await Task.Delay(every, _time, cancellationToken).ConfigureAwait(false);
+                if (!await _ticks.RenewRunAsync(d.Name, id, d.Options.RunLease, cancellationToken).ConfigureAwait(false))
+                {
+                    Log.ScheduleRunFailed(_logger, d.Name, null, RefreshScheduleOutcome.Failed, "the run's hold on the schedule lapsed before it ended (another instance may run it too)");
+                    return;
+                }
+            }
+        }
+        catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+        {
+        }
+        catch (Exception e) when (e is not OutOfMemoryException)
+        {
+            Log.ScheduleRunFailed(_logger, d.Name, null, RefreshScheduleOutcome.Failed, $"could not renew the run's hold: {e.Message}");
+        }
     }
 
     /// <summary>Takes the schedule across instances for this run; the run's id, or null when another instance runs it.</summary>

@@ -24,6 +24,9 @@ internal interface IScheduleTickStore
     /// <summary>Clears the record of <paramref name="run"/> (nothing if another run holds the schedule).</summary>
     Task EndRunAsync(string schedule, string run, CancellationToken cancellationToken);
 
+    /// <summary>Extends <paramref name="run"/>'s hold to <paramref name="lease"/> from now; false if it no longer holds the schedule.</summary>
+    Task<bool> RenewRunAsync(string schedule, string run, TimeSpan lease, CancellationToken cancellationToken);
+
     /// <summary>The newest value of <paramref name="column"/> in <paramref name="view"/> (null when the view is empty).</summary>
     Task<DateTimeOffset?> NewestDataAsync(QualifiedName view, string column, CancellationToken cancellationToken);
 }
@@ -63,6 +66,16 @@ internal sealed class NpgsqlScheduleTickStore(RefreshDataSource dataSource, Refr
                 return await command.ExecuteScalarAsync(cancellationToken).ConfigureAwait(false) is not null;
             },
             cancellationToken);
+
+    public async Task<bool> RenewRunAsync(string schedule, string run, TimeSpan lease, CancellationToken cancellationToken)
+    {
+        await using var command = dataSource.Value.CreateCommand(
+            $"UPDATE {_runs} SET running_until = now() + $3 WHERE schedule = $1 AND running_by = $2 RETURNING 1");
+        command.Parameters.Add(new NpgsqlParameter<string> { TypedValue = schedule });
+        command.Parameters.Add(new NpgsqlParameter<string> { TypedValue = $"{_instance}:{run}" });
+        command.Parameters.Add(new NpgsqlParameter<TimeSpan> { TypedValue = lease });
+        return await command.ExecuteScalarAsync(cancellationToken).ConfigureAwait(false) is not null;
+    }
 
     public async Task EndRunAsync(string schedule, string run, CancellationToken cancellationToken)
     {
