@@ -365,8 +365,7 @@ internal sealed class RefreshScheduler : IRefreshScheduler, IDisposable
         RefreshScheduleRun? result;
         using var linked = CancellationTokenSource.CreateLinkedTokenSource(run.Cancellation.Token, hostStopped, caller);
         string? lease = null;
-        CancellationTokenSource? renewal = null;
-        Task? keepHeld = null;
+        RunHold? hold = null;
         try
         {
             var claimed = run.Kind switch
@@ -402,8 +401,7 @@ internal sealed class RefreshScheduler : IRefreshScheduler, IDisposable
             else
             {
                 lease = held;
-                renewal = new CancellationTokenSource();
-                keepHeld = KeepHeldAsync(d, held, renewal.Token);
+                hold = KeepHeld(d, held);
                 if (run.Kind == ScheduleRunKind.CatchUp)
                 {
                     Log.ScheduleCatchUp(_logger, d.Name, run.Tick!.Value);
@@ -475,12 +473,7 @@ internal sealed class RefreshScheduler : IRefreshScheduler, IDisposable
             result = Failure(RefreshScheduleOutcome.Failed, e.Message);
         }
 
-        if (renewal is not null)
-        {
-            await renewal.CancelAsync().ConfigureAwait(false);
-            await keepHeld!.ConfigureAwait(false);
-            renewal.Dispose();
-        }
+        hold?.Dispose();
 
         if (lease is not null)
         {
@@ -503,28 +496,56 @@ internal sealed class RefreshScheduler : IRefreshScheduler, IDisposable
     /// <summary>
     /// Renews the run's hold every third of its lease while it runs, so that a run longer than <c>RunLease</c> still keeps
     /// other instances off the schedule; a hold that cannot be renewed (the database gone) lapses at the end of its lease.
+    /// A timer rather than an awaited loop: the run's own flow (and a test clock stepping through it) is not touched.
     /// </summary>
-    private async Task KeepHeldAsync(ScheduleDefinition d, string id, CancellationToken cancellationToken)
+    private RunHold KeepHeld(ScheduleDefinition d, string id)
     {
+        var hold = new RunHold();
         var every = d.Options.RunLease / 3;
+        var suppressed = ExecutionFlow.Suppress();
         try
         {
-            while (true)
-            {
-                await Task.Delay(every, _time, cancellationToken).ConfigureAwait(false);
-                if (!await _ticks.RenewRunAsync(d.Name, id, d.Options.RunLease, cancellationToken).ConfigureAwait(false))
-                {
-                    Log.ScheduleRunFailed(_logger, d.Name, null, RefreshScheduleOutcome.Failed, "the run's hold on the schedule lapsed before it ended (another instance may run it too)");
-                    return;
-                }
-            }
+            hold.Timer = _time.CreateTimer(_ => _ = RenewAsync(d, id, hold), null, every, every);
         }
-        catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+        finally
         {
+            ExecutionFlow.Restore(suppressed);
+        }
+
+        return hold;
+    }
+
+    private async Task RenewAsync(ScheduleDefinition d, string id, RunHold hold)
+    {
+        try
+        {
+            if (!await _ticks.RenewRunAsync(d.Name, id, d.Options.RunLease, CancellationToken.None).ConfigureAwait(false) && !hold.Ended)
+            {
+                Log.ScheduleRunFailed(_logger, d.Name, null, RefreshScheduleOutcome.Failed, "the run's hold on the schedule lapsed before it ended (another instance may run it too)");
+            }
         }
         catch (Exception e) when (e is not OutOfMemoryException)
         {
-            Log.ScheduleRunFailed(_logger, d.Name, null, RefreshScheduleOutcome.Failed, $"could not renew the run's hold: {e.Message}");
+            if (!hold.Ended)
+            {
+                Log.ScheduleRunFailed(_logger, d.Name, null, RefreshScheduleOutcome.Failed, $"could not renew the run's hold: {e.Message}");
+            }
+        }
+    }
+
+    /// <summary>The renewal of one run's hold.</summary>
+    private sealed class RunHold : IDisposable
+    {
+        private volatile bool _ended;
+
+        public ITimer? Timer { get; set; }
+
+        public bool Ended => _ended;
+
+        public void Dispose()
+        {
+            _ended = true;
+            Timer?.Dispose();
         }
     }
 
