@@ -88,11 +88,7 @@ public sealed class SchedulerOnPostgresTests(DatabaseFixture db) : IClassFixture
         });
         var scheduler = services.GetRequiredService<IRefreshScheduler>();
         await scheduler.StartAsync();
-        var deadline = DateTime.UtcNow.AddSeconds(30);
-        while (scheduler.GetStatus()[0].SucceededCount < 2 && DateTime.UtcNow < deadline)
-        {
-            await Task.Delay(100);
-        }
+        await DatabaseFixture.EventuallyAsync(() => Task.FromResult(scheduler.GetStatus()[0].SucceededCount >= 2), "two scheduled runs to succeed");
 
         await scheduler.StopAsync();
 
@@ -125,29 +121,20 @@ public sealed class SchedulerOnPostgresTests(DatabaseFixture db) : IClassFixture
         var b = second.GetRequiredService<IRefreshScheduler>();
 
         var slowRun = a.ForceAsync("slow_lease");
-        var deadline = DateTime.UtcNow.AddSeconds(20);
-        while (await db.ScalarAsync<long>("SELECT count(*) FROM matview_refresh.schedule_runs WHERE schedule = 'slow_lease' AND running_by IS NOT NULL") == 0 && DateTime.UtcNow < deadline)
-        {
-            await Task.Delay(50);
-        }
+        await DatabaseFixture.EventuallyAsync(
+            async () => await db.ScalarAsync<long>("SELECT count(*) FROM matview_refresh.schedule_runs WHERE schedule = 'slow_lease' AND running_by IS NOT NULL") > 0,
+            "the slow run to hold the schedule");
 
         await b.StartAsync();
-        while (b.GetStatus()[0].SkippedTicks == 0 && DateTime.UtcNow < deadline)
-        {
-            await Task.Delay(50);
-        }
+        await DatabaseFixture.EventuallyAsync(() => Task.FromResult(b.GetStatus()[0].SkippedTicks > 0), "a skipped tick on the other instance");
 
         var during = b.GetStatus()[0];
         Assert.False(slowRun.IsCompleted, "the slow run ended before a tick of the other instance");
         Assert.True(during.SkippedTicks >= 1);
         Assert.Equal(0L, during.SucceededCount + during.FailedCount);
 
-        Assert.Equal(RefreshScheduleOutcome.Succeeded, Assert.Single(await slowRun).Outcome);
-        deadline = DateTime.UtcNow.AddSeconds(30);
-        while (b.GetStatus()[0].SucceededCount == 0 && DateTime.UtcNow < deadline)
-        {
-            await Task.Delay(100);
-        }
+        Assert.Equal(RefreshScheduleOutcome.Succeeded, Assert.Single(await slowRun.WaitAsync(TimeSpan.FromSeconds(30))).Outcome);
+        await DatabaseFixture.EventuallyAsync(() => Task.FromResult(b.GetStatus()[0].SucceededCount > 0), "a run on the other instance after the slow run");
 
         await b.StopAsync();
         var after = b.GetStatus()[0];

@@ -50,9 +50,7 @@ internal static class RefreshSql
                 [target.Name.Schema, target.Name.Name, RefreshTelemetry.ModeTag(mode), key, waitForLock, lockTimeoutText, statementTimeoutText,
                  target.LogName, attempt, trigger, countRows]);
 
-            // statement_timeout is armed when a statement starts, so refresh_view cannot set its own: a statement before
-            // it in the same transaction does — also for "0" (none), which must override a role's or database's default.
-            statements = [new("SELECT set_config('statement_timeout', $1, true)", [statementTimeoutText]), refresh];
+            statements = [SetStatementTimeout(statementTimeoutText), refresh];
         }
 
         return new RefreshCommand
@@ -105,7 +103,7 @@ internal static class RefreshSql
             LockTimeout = lockTimeout,
             StatementTimeout = statementTimeout,
             Trigger = trigger,
-            Statements = [new("SELECT set_config('statement_timeout', $1, true)", [statementTimeoutText]), refresh],
+            Statements = [SetStatementTimeout(statementTimeoutText), refresh],
         };
     }
 
@@ -169,6 +167,13 @@ internal static class RefreshSql
         var arguments = string.Join(", ", target.Parameters.Select((p, i) => $"{SqlIdentifier.Quote(p.Name)} => ${i + 1}"));
         return new RefreshStatement($"SELECT {target.Name.ToSql()}({arguments})", [.. target.Parameters.Select(p => p.Value)]);
     }
+
+    /// <summary>
+    /// statement_timeout is armed when a statement starts, so a refresh function cannot set its own: this statement goes
+    /// before it in the same transaction — also for "0" (none), which must override a role's or database's default.
+    /// </summary>
+    private static RefreshStatement SetStatementTimeout(string milliseconds) =>
+        new("SELECT set_config('statement_timeout', $1, true)", [milliseconds]);
 
     internal static string Milliseconds(TimeSpan value) =>
         value <= TimeSpan.Zero ? "0" : Math.Max(1, (long)Math.Ceiling(value.TotalMilliseconds)).ToString(CultureInfo.InvariantCulture) + "ms";
