@@ -63,6 +63,27 @@ CREATE TABLE IF NOT EXISTS "matview_refresh".schedule_runs (
     started_at    timestamptz
 );
 
+-- Durable refresh requests: append-only, one row per request, written in the requester's own transaction (committed
+-- with its data or not at all) by IRefreshQueue.EnqueueAsync or by the trigger on a watched base table. Workers in
+-- every app instance claim a target's rows, run one refresh for all of them, and delete exactly the rows they covered.
+--   target       the target's log name (RefreshTarget.ToString(), schema-qualified, as in refresh_log.target)
+--   first_day,   for window targets: the local days [first_day, last_day] (inclusive) whose rows changed;
+--   last_day     both NULL = refresh the target as configured (a plain refresh, or its usual window)
+--   full_refresh recompute everything (a TRUNCATE of a base table, or asked for)
+--   requested_at when the change was requested: the start of change-to-visible lag
+--   source       'app' (EnqueueAsync) or 'trigger' (a watched base table)
+CREATE TABLE IF NOT EXISTS "matview_refresh".refresh_requests (
+    id           bigint      GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    target       text        NOT NULL,
+    first_day    date,
+    last_day     date,
+    full_refresh boolean     NOT NULL DEFAULT false,
+    requested_at timestamptz NOT NULL DEFAULT clock_timestamp(),
+    source       text        NOT NULL DEFAULT 'app',
+    CHECK ((first_day IS NULL) = (last_day IS NULL) AND (first_day IS NULL OR first_day <= last_day))
+);
+CREATE INDEX IF NOT EXISTS refresh_requests_target_idx ON "matview_refresh".refresh_requests (target, id);
+
 -- 0.1's finish_refresh had six parameters; the seven-parameter one below replaces it (both would make calls ambiguous).
 DROP FUNCTION IF EXISTS "matview_refresh".finish_refresh(text, text, text, integer, text, regclass);
 
