@@ -111,6 +111,12 @@ public sealed class MatViewRefreshOptions
     public IDictionary<string, RefreshScheduleOptions> Schedules { get; set; } = new Dictionary<string, RefreshScheduleOptions>(StringComparer.OrdinalIgnoreCase);
 
     /// <summary>
+    /// Targets whose base tables are watched (<see cref="IRefreshWatcher"/>), installed when the host starts, section
+    /// <c>MatViewRefresh:Watch</c> (<c>MatViewRefresh:Watch:Views:0</c>). <value>The default is empty: nothing watched.</value>
+    /// </summary>
+    public RefreshWatchOptions Watch { get; set; } = new();
+
+    /// <summary>
     /// Start <see cref="IRefreshScheduler"/> with the host. Set to <see langword="false"/> to start it yourself
     /// (<see cref="IRefreshScheduler.StartAsync"/>). <value>The default is <see langword="true"/>.</value>
     /// </summary>

@@ -48,6 +48,7 @@ internal sealed class MatViewRefreshOptionsValidator : IValidateOptions<MatViewR
             }
         }
 
+        WatchHostedService.Validate(options.Watch, failures);
         return failures.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(failures);
     }
 

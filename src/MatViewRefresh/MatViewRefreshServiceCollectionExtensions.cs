@@ -68,6 +68,8 @@ public static class MatViewRefreshServiceCollectionExtensions
         services.TryAddSingleton<IScheduleTickStore, NpgsqlScheduleTickStore>();
         services.TryAddSingleton<IRefreshScheduler, RefreshScheduler>();
         services.TryAddEnumerable(ServiceDescriptor.Singleton<IHostedService, RefreshSchedulerHostedService>());
+        services.TryAddSingleton<IRefreshWatcher, RefreshWatcher>();
+        services.TryAddEnumerable(ServiceDescriptor.Singleton<IHostedService, WatchHostedService>());
         return services;
     }
 }

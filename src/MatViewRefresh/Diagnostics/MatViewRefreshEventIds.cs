@@ -95,4 +95,13 @@ public static class MatViewRefreshEventIds
 
     /// <summary>The newest data timestamp of a schedule's views could not be read; the run itself is not affected.</summary>
     public const int ScheduleDataFreshnessFailed = 3008;
+
+    /// <summary>Change capture: a target is watched (capture triggers installed or checked on its base tables).</summary>
+    public const int WatchInstalled = 4500;
+
+    /// <summary>Change capture: a target is no longer watched.</summary>
+    public const int WatchRemoved = 4501;
+
+    /// <summary>Change capture: a target of <c>MatViewRefresh:Watch</c> could not be watched when the host started.</summary>
+    public const int WatchFailed = 4502;
 }

@@ -10,11 +10,15 @@ internal sealed class RefreshLogSchema(RefreshDataSource dataSource, IOptions<Ma
     private readonly SemaphoreSlim _gate = new(1, 1);
     private volatile bool _ensured;
 
-    /// <summary>The shipped script for <paramref name="schema"/>.</summary>
-    public static string Script(string schema)
+    /// <summary>The shipped scripts for <paramref name="schema"/>: the log schema, then change capture (each its own transaction).</summary>
+    public static string Script(string schema) =>
+        Resource("MatViewRefresh.schema.sql", schema) + "\n" + Resource("MatViewRefresh.change_capture.sql", schema);
+
+    /// <summary>An embedded script with <c>"matview_refresh"</c> replaced by <paramref name="schema"/>.</summary>
+    private static string Resource(string name, string schema)
     {
-        using var stream = typeof(RefreshLogSchema).Assembly.GetManifestResourceStream("MatViewRefresh.schema.sql")
-            ?? throw new InvalidOperationException("The embedded schema script is missing.");
+        using var stream = typeof(RefreshLogSchema).Assembly.GetManifestResourceStream(name)
+            ?? throw new InvalidOperationException($"The embedded script {name} is missing.");
         using var reader = new StreamReader(stream);
         return reader.ReadToEnd().Replace("\"matview_refresh\"", SqlIdentifier.Quote(schema), StringComparison.Ordinal);
     }

@@ -70,6 +70,32 @@ internal sealed class MaterializedViewRefresher : IMaterializedViewRefresher
             throw new ArgumentOutOfRangeException(nameof(options), options.Days, $"Days is {options.Days}; a window refresh replaces 1 to {MaxWindowDays} days (use a full refresh for all time).");
         }
 
+        if (options.DayRanges is { } ranges)
+        {
+            if (ranges.Count == 0)
+            {
+                throw new ArgumentException("DayRanges is empty; give at least one day range, or leave DayRanges unset to refresh the last Days days.", nameof(options));
+            }
+
+            if (options.Days is { } days)
+            {
+                throw new ArgumentException($"Days is {days} and DayRanges is set; a window refresh replaces either the last Days days or the given DayRanges, not both.", nameof(options));
+            }
+
+            if (options.Strategy is { } chosen && chosen != WindowStrategy.Incremental)
+            {
+                throw new ArgumentException($"Strategy is {chosen} and DayRanges is set; the given days are refreshed incrementally (use Strategy Incremental or leave it unset).", nameof(options));
+            }
+
+            foreach (var range in ranges)
+            {
+                if (range.Last == DateOnly.MaxValue)
+                {
+                    throw new ArgumentOutOfRangeException(nameof(options), range, $"The day range {range} ends on the last representable day; a window refresh needs the day after its last day.");
+                }
+            }
+        }
+
         if (options.FullRefreshAfter is { } after && after <= TimeSpan.Zero)
         {
             throw new ArgumentOutOfRangeException(nameof(options), after, $"FullRefreshAfter is {after}; it must be positive.");
@@ -446,7 +472,18 @@ internal sealed class MaterializedViewRefresher : IMaterializedViewRefresher
         }
     }
 
-    private RefreshCommand WindowCommand(RefreshRun run) => RefreshSql.Window(
+    private RefreshCommand WindowCommand(RefreshRun run) => run.Options.DayRanges is { } ranges
+        ? RefreshSql.WindowDays(
+            run.Target,
+            DayRanges.Merge(ranges),
+            run.Options.TimeZone ?? DefaultWindowTimeZone,
+            run.Attempts,
+            waitForLock: !run.Options.SkipIfBusy,
+            run.Options.LockTimeout ?? _options.LockTimeout,
+            run.Options.StatementTimeout ?? _options.StatementTimeout,
+            run.Options.Trigger,
+            _options.Schema)
+        : RefreshSql.Window(
         run.Target,
         run.Options.Strategy ?? WindowStrategy.Smart,
         LocalWindow.LastDays(_time.GetUtcNow(), run.Options.Days ?? DefaultWindowDays, run.Options.TimeZone ?? DefaultWindowTimeZone),

@@ -36,6 +36,17 @@ public sealed record RefreshOptions
     public int? Days { get; init; }
 
     /// <summary>
+    /// Exactly which local days an incremental window refresh replaces, instead of the last <see cref="Days"/>: each range's
+    /// days, both ends inclusive, in <see cref="TimeZone"/>. Overlapping and adjacent ranges are merged; each run of days is
+    /// deleted and recomputed from the query (<c>@from</c> = its first day, <c>@to</c> = the day after its last), all in one
+    /// transaction under the target's lock, logged with a mode such as <c>incremental (4 days: 2026-03-01..03, 2026-03-07)</c>.
+    /// Only with <see cref="WindowStrategy.Incremental"/> (or no strategy); not with <see cref="Days"/>; at least one range.
+    /// Ignored for views and functions.
+    /// <value>The default is <see langword="null"/>: the last <see cref="Days"/> days.</value>
+    /// </summary>
+    public IReadOnlyList<DayRange>? DayRanges { get; init; }
+
+    /// <summary>
     /// The IANA time zone whose local midnights bound a window refresh's days (for example <c>America/Chicago</c>); ignored for views and functions.
     /// <value>The default is <c>UTC</c>.</value>
     /// </summary>

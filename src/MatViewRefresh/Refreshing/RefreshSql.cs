@@ -107,6 +107,47 @@ internal static class RefreshSql
         };
     }
 
+    /// <summary>
+    /// A window target's given days: <c>refresh_window_days(…)</c>, one statement that takes the lock, deletes and recomputes
+    /// each run of <paramref name="merged"/> days (passed as local days and as the instants of their local midnights in
+    /// <paramref name="timeZone"/>, end exclusive), and writes the log with a mode listing the days.
+    /// </summary>
+    public static RefreshCommand WindowDays(
+        RefreshTarget target, IReadOnlyList<DayRange> merged, string timeZone, int attempt, bool waitForLock,
+        TimeSpan lockTimeout, TimeSpan statementTimeout, string trigger, string logSchema)
+    {
+        var schema = SqlIdentifier.Quote(logSchema);
+        var table = target.Name.ToSql();
+        var column = SqlIdentifier.Quote(target.DateColumn!);
+        var key = LockKey(target);
+        var zone = LocalDays.FindZone(timeZone);
+        var statementTimeoutText = Milliseconds(statementTimeout);
+        var firstDays = merged.Select(r => r.First).ToArray();
+        var endDays = merged.Select(r => r.Last.AddDays(1)).ToArray();
+        var mode = DayRanges.Mode(merged);
+        var refresh = new RefreshStatement(
+            $"SELECT strategy, mode_reason, data_as_of, refreshed_at, duration_ms, rows_deleted, rows_inserted FROM {schema}.refresh_window_days($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)",
+            [table, target.DateColumn, firstDays, endDays,
+             firstDays.Select(d => LocalWindow.Midnight(d, zone)).ToArray(), endDays.Select(d => LocalWindow.Midnight(d, zone)).ToArray(),
+             $"DELETE FROM {table} WHERE {column} >= $1 AND {column} < $2",
+             $"INSERT INTO {table} SELECT * FROM ({WindowQuery.Parse(target.Query!)}\n) q",
+             mode, "given days requested: " + mode["incremental (".Length..^1],
+             key, waitForLock, Milliseconds(lockTimeout), statementTimeoutText, target.LogName, target.Scope, attempt, trigger]);
+        return new RefreshCommand
+        {
+            Kind = RefreshCommandKind.Refresh,
+            Target = target,
+            Mode = null,
+            Attempt = attempt,
+            LockKey = key,
+            WaitForLock = waitForLock,
+            LockTimeout = lockTimeout,
+            StatementTimeout = statementTimeout,
+            Trigger = trigger,
+            Statements = [SetStatementTimeout(statementTimeoutText), refresh],
+        };
+    }
+
     public static string StrategyTag(WindowStrategy strategy) => strategy switch
     {
         WindowStrategy.Full => "full",

@@ -11,7 +11,11 @@ internal static class WindowQuery
 {
     /// <summary>The query with <c>@from</c> → <c>$1</c>, <c>@to</c> → <c>$2</c>, and a trailing <c>;</c> removed.</summary>
     /// <exception cref="ArgumentException">The query is not one SELECT statement with both parameters; the message says why and quotes it.</exception>
-    public static string Parse(string query)
+    public static string Parse(string query) => Parse(query, "$1", "$2");
+
+    /// <summary>The query with <c>@from</c> and <c>@to</c> replaced by the given SQL text (for example typed NULLs), and a trailing <c>;</c> removed.</summary>
+    /// <exception cref="ArgumentException">The query is not one SELECT statement with both parameters; the message says why and quotes it.</exception>
+    public static string Parse(string query, string from, string to)
     {
         ArgumentNullException.ThrowIfNull(query);
         var output = new StringBuilder(query.Length);
@@ -73,12 +77,12 @@ internal static class WindowQuery
                     if (name == "from")
                     {
                         hasFrom = true;
-                        output.Append("$1");
+                        output.Append(from);
                     }
                     else if (name == "to")
                     {
                         hasTo = true;
-                        output.Append("$2");
+                        output.Append(to);
                     }
                     else
                     {
