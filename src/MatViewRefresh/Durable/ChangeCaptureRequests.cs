@@ -29,12 +29,15 @@ internal sealed record ChangeCaptureRequests(bool Full, bool AsConfigured, IRead
                     days.Add(new DayRange(first, last));
                     break;
                 default:
-                    throw new ArgumentException($"The refresh request {row} has an invalid day range: both days or neither, the last not before the first.", nameof(rows));
+                    throw new ArgumentException(
+                        $"A refresh request has first_day {Text(row.FirstDay)} and last_day {Text(row.LastDay)}: give both days or neither, the last not before the first.", nameof(rows));
             }
         }
 
         return full ? new ChangeCaptureRequests(true, false, []) : new ChangeCaptureRequests(false, configured, DayRanges.Merge(days));
     }
+
+    private static string Text(DateOnly? day) => day is { } d ? DayRange.Format(d) : "NULL";
 
     /// <summary>
     /// The options of the run covering the requests, for a window target whose usual refresh is <paramref name="options"/>:
