@@ -131,7 +131,7 @@ BEGIN
                 'SELECT $1, min(d), max(d), ''trigger'' FROM ('
                 '  SELECT d, d - (row_number() OVER (ORDER BY d))::integer AS island FROM ('
                 '    SELECT DISTINCT %s AS d FROM (%s) r) days WHERE d IS NOT NULL AND isfinite(d)) runs '
-                'GROUP BY island', v_day, v_rows) USING w.target;
+                'GROUP BY island ORDER BY min(d)', v_day, v_rows) USING w.target;
         END IF;
     END LOOP;
     RETURN NULL;
