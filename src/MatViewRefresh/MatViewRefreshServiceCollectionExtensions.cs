@@ -11,7 +11,8 @@ public static class MatViewRefreshServiceCollectionExtensions
 {
     /// <summary>
     /// Adds <see cref="IMaterializedViewRefresher"/>, <see cref="IRefreshLog"/>, <see cref="IRefreshDebouncer"/> (flushed when the host
-    /// stops), <see cref="IRefreshScheduler"/> (started and stopped with the host when schedules are configured), and the default <see cref="IRefreshExecutor"/> and <see cref="IRefreshTaskFactory"/>.
+    /// stops), <see cref="IRefreshScheduler"/> (started and stopped with the host when schedules are configured), <see cref="IRefreshWatcher"/> (the targets of
+    /// <see cref="MatViewRefreshOptions.Watch"/> watched when the host starts), and the default <see cref="IRefreshExecutor"/> and <see cref="IRefreshTaskFactory"/>.
     /// Uses the <see cref="Npgsql.NpgsqlDataSource"/> registered in DI, else builds one from
     /// <see cref="MatViewRefreshOptions.ConnectionString"/>. Options are validated when the host starts.
     /// Calling it again adds nothing twice; services registered before it (an executor, a <see cref="TimeProvider"/>) are kept.

@@ -139,3 +139,36 @@ public sealed class ChangedDaysTests
         Assert.Contains("2026-03-01", reversed.Message, StringComparison.Ordinal);
     }
 }
+
+public sealed class WatchOptionsTests
+{
+    [Fact]
+    public void Bad_watch_settings_fail_validation_naming_the_setting_and_the_value()
+    {
+        var options = new MatViewRefreshOptions();
+        options.Watch.Views.Add("a.b.c.d");
+        options.Watch.Windows.Add(new RefreshScheduleWindow { Table = "marts.daily", DateColumn = "day", Query = "SELECT 1" });
+        options.Watch.TimeZone = "Mars/Olympus";
+
+        var result = new MatViewRefreshOptionsValidator().Validate(null, options);
+
+        Assert.True(result.Failed);
+        var failures = result.Failures!.ToList();
+        Assert.Contains(failures, f => f.StartsWith("MatViewRefresh:Watch:Views:0: ", StringComparison.Ordinal) && f.Contains("a.b.c.d", StringComparison.Ordinal));
+        Assert.Contains(failures, f => f.StartsWith("MatViewRefresh:Watch:Windows:0: ", StringComparison.Ordinal) && f.Contains("SELECT 1", StringComparison.Ordinal));
+        Assert.Contains(failures, f => f.StartsWith("MatViewRefresh:Watch:TimeZone: ", StringComparison.Ordinal) && f.Contains("Mars/Olympus", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public void Configured_watches_become_view_and_window_targets()
+    {
+        var watch = new RefreshWatchOptions { Views = ["sales.mv_daily"] };
+        watch.Windows.Add(new RefreshScheduleWindow { Table = "marts.daily", DateColumn = "day", Query = "SELECT day FROM f WHERE day >= @from AND day < @to" });
+
+        var targets = WatchHostedService.Targets(watch).ToList();
+
+        Assert.Equal([RefreshTargetKind.MaterializedView, RefreshTargetKind.Window], targets.Select(t => t.Kind));
+        Assert.Equal(["sales.mv_daily", "marts.daily"], targets.Select(t => t.ToString()));
+        Assert.True(new MatViewRefreshOptionsValidator().Validate(null, new MatViewRefreshOptions { Watch = watch }).Succeeded);
+    }
+}
