@@ -178,6 +178,33 @@ public sealed class ChangeCaptureTests(DatabaseFixture db) : IClassFixture<Datab
     }
 
     [Fact]
+    public async Task A_writer_without_any_privilege_on_the_log_schema_still_records_its_requests()
+    {
+        var role = "capture_writer_" + Guid.NewGuid().ToString("N")[..8];
+        await db.ExecuteAsync($"""
+            CREATE SCHEMA priv;
+            CREATE TABLE priv.t (id int);
+            CREATE MATERIALIZED VIEW priv.mv AS SELECT count(*) FROM priv.t;
+            CREATE ROLE {role} LOGIN PASSWORD 'pw';
+            GRANT USAGE ON SCHEMA priv TO {role};
+            GRANT INSERT ON priv.t TO {role};
+            """);
+        await Watcher().WatchAsync(RefreshTarget.View("priv.mv"));
+
+        var asWriter = new NpgsqlConnectionStringBuilder(db.ConnectionString) { Username = role, Password = "pw" }.ConnectionString;
+        await using (var connection = new NpgsqlConnection(asWriter))
+        {
+            await connection.OpenAsync();
+            await using var denied = new NpgsqlCommand("SELECT count(*) FROM matview_refresh.refresh_requests", connection);
+            Assert.Equal("42501", (await Assert.ThrowsAsync<PostgresException>(() => denied.ExecuteScalarAsync())).SqlState);
+            await using var insert = new NpgsqlCommand("INSERT INTO priv.t VALUES (1)", connection);
+            await insert.ExecuteNonQueryAsync();
+        }
+
+        Assert.Equal("-", await RequestsAsync("priv.mv"));
+    }
+
+    [Fact]
     public async Task Two_targets_share_a_tables_triggers_and_unwatching_one_keeps_the_other_watching()
     {
         await db.ExecuteAsync("""

@@ -95,9 +95,12 @@ CREATE INDEX IF NOT EXISTS watches_table_idx ON "matview_refresh".watches (table
 -- statement that changed no row requests nothing; with a day column, one request per contiguous run of the distinct local
 -- days of the changed rows (old and new versions), so a statement touching disjoint days requests exactly those days;
 -- without one, one request without days. Runs in the writer's transaction: a rolled-back write leaves no request.
+-- SECURITY DEFINER (with a fixed search_path): writers need no privilege on this schema, only on their own tables.
 CREATE OR REPLACE FUNCTION "matview_refresh".capture_change()
 RETURNS trigger
 LANGUAGE plpgsql
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
     w record;
