@@ -91,6 +91,33 @@ public sealed class ChangeCaptureTests(DatabaseFixture db) : IClassFixture<Datab
     }
 
     [Fact]
+    public async Task Watching_again_after_the_view_changed_moves_the_triggers_to_the_tables_it_reads_now()
+    {
+        await db.ExecuteAsync("""
+            CREATE SCHEMA moved;
+            CREATE TABLE moved.old_source (id int);
+            CREATE TABLE moved.new_source (id int);
+            CREATE MATERIALIZED VIEW moved.mv AS SELECT count(*) FROM moved.old_source;
+            """);
+        var watcher = Watcher();
+        await watcher.WatchAsync(RefreshTarget.View("moved.mv"));
+        var function = await db.ScalarAsync<string>(
+            "SELECT p.proname::text FROM pg_trigger t JOIN pg_proc p ON p.oid = t.tgfoid WHERE t.tgrelid = 'moved.old_source'::regclass AND NOT t.tgisinternal LIMIT 1");
+
+        await db.ExecuteAsync("DROP MATERIALIZED VIEW moved.mv; CREATE MATERIALIZED VIEW moved.mv AS SELECT count(*) FROM moved.new_source");
+        var watch = await watcher.WatchAsync(RefreshTarget.View("moved.mv"));
+
+        Assert.Equal(new QualifiedName("moved", "new_source"), Assert.Single(watch.Tables).Table);
+        Assert.Equal(string.Empty, await TriggersOnAsync("moved.old_source"));
+        Assert.Equal(4L, await db.ScalarAsync<long>("SELECT count(*) FROM pg_trigger WHERE tgrelid = 'moved.new_source'::regclass AND NOT tgisinternal"));
+        Assert.Equal(0L, await db.ScalarAsync<long>("SELECT count(*) FROM pg_proc WHERE proname = $1", function));
+        await WriteAsync("INSERT INTO moved.old_source VALUES (1)");
+        Assert.Equal(string.Empty, await RequestsAsync("moved.mv"));
+        await WriteAsync("INSERT INTO moved.new_source VALUES (1)");
+        Assert.Equal("-", await RequestsAsync("moved.mv"));
+    }
+
+    [Fact]
     public async Task A_window_target_records_the_distinct_runs_of_local_days_changed_and_null_days_for_a_table_without_its_column()
     {
         await db.ExecuteAsync("""

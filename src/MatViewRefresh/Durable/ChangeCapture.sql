@@ -90,54 +90,95 @@ CREATE TABLE IF NOT EXISTS "matview_refresh".watches (
 );
 CREATE INDEX IF NOT EXISTS watches_table_idx ON "matview_refresh".watches (table_oid);
 
--- The trigger function of every capture trigger (statement level, AFTER INSERT / UPDATE / DELETE with transition tables
--- named mvr_new / mvr_old, and AFTER TRUNCATE). For each target watching the table: TRUNCATE requests a full refresh; a
--- statement that changed no row requests nothing; with a day column, one request per contiguous run of the distinct local
--- days of the changed rows (old and new versions), so a statement touching disjoint days requests exactly those days;
--- without one, one request without days. Runs in the writer's transaction: a rolled-back write leaves no request.
--- SECURITY DEFINER (with a fixed search_path): writers need no privilege on this schema, only on their own tables.
-CREATE OR REPLACE FUNCTION "matview_refresh".capture_change()
-RETURNS trigger
+-- (Re)installs the capture triggers of one table from its rows in watches, or removes them when it has none left; returns
+-- whether triggers are installed. Generates the table's own trigger function, "capture_<table oid>", with static SQL (so
+-- PostgreSQL plans its statements once per session, not at every statement as EXECUTE would), then four statement-level
+-- triggers named p_prefix || '_capture_insert' / '_update' / '_delete' / '_truncate': AFTER INSERT (transition table
+-- mvr_new), AFTER UPDATE (mvr_old and mvr_new), AFTER DELETE (mvr_old) — transition tables need single-event triggers —
+-- and AFTER TRUNCATE. For each target watching the table the function writes refresh_requests rows in the writer's
+-- transaction (a rolled-back write leaves none): TRUNCATE → full_refresh; a statement that changed no row → nothing;
+-- with a day column, one row per contiguous run of the distinct local days of the changed rows (old and new versions),
+-- so a statement touching disjoint days requests exactly those days; without one, one row without days.
+-- The function is SECURITY DEFINER (with a fixed search_path): writers need no privilege on this schema.
+-- Every identifier and value is quoted here by format() (%I, %L). p_schema: this schema's name, unquoted.
+CREATE OR REPLACE FUNCTION "matview_refresh".install_capture(p_table oid, p_schema text, p_prefix text)
+RETURNS boolean
 LANGUAGE plpgsql
-SECURITY DEFINER
-SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
-    w record;
+    v_function text := format('%I.%I', p_schema, 'capture_' || p_table);
+    v_requests text := format('%I.refresh_requests', p_schema);
+    v_table text;
+    v_all text;
+    v_plain text;
+    v_body text;
     v_rows text;
     v_day text;
-    v_any boolean;
+    v_op text;
+    g record;
 BEGIN
-    IF TG_OP = 'TRUNCATE' THEN
-        INSERT INTO "matview_refresh".refresh_requests (target, full_refresh, source)
-        SELECT DISTINCT target, true, 'trigger' FROM "matview_refresh".watches WHERE table_oid = TG_RELID;
-        RETURN NULL;
+    SELECT format('%I.%I', n.nspname, c.relname) INTO v_table
+      FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE c.oid = p_table;
+    SELECT string_agg(format('(%L)', w.target), ', ' ORDER BY w.target) INTO v_all
+      FROM "matview_refresh".watches w WHERE w.table_oid = p_table;
+
+    IF v_table IS NOT NULL THEN
+        FOREACH v_op IN ARRAY ARRAY['insert', 'update', 'delete', 'truncate'] LOOP
+            IF EXISTS (SELECT 1 FROM pg_trigger t WHERE t.tgrelid = p_table AND t.tgname = p_prefix || '_capture_' || v_op) THEN
+                EXECUTE format('DROP TRIGGER %I ON %s', p_prefix || '_capture_' || v_op, v_table);
+            END IF;
+        END LOOP;
+    END IF;
+    IF v_all IS NULL OR v_table IS NULL THEN
+        IF to_regprocedure(v_function || '()') IS NOT NULL THEN
+            EXECUTE format('DROP FUNCTION %s()', v_function);
+        END IF;
+        RETURN false;
     END IF;
 
-    v_rows := CASE TG_OP WHEN 'INSERT' THEN 'SELECT * FROM mvr_new' WHEN 'DELETE' THEN 'SELECT * FROM mvr_old'
-                         ELSE 'SELECT * FROM mvr_old UNION ALL SELECT * FROM mvr_new' END;
-    FOR w IN SELECT target, day_column, day_type, time_zone FROM "matview_refresh".watches WHERE table_oid = TG_RELID ORDER BY target LOOP
-        IF w.day_column IS NULL THEN
-            IF v_any IS NULL THEN
-                EXECUTE 'SELECT EXISTS (' || v_rows || ')' INTO v_any;
-            END IF;
-            IF v_any THEN
-                INSERT INTO "matview_refresh".refresh_requests (target, source) VALUES (w.target, 'trigger');
-            END IF;
-        ELSE
-            v_day := CASE w.day_type WHEN 'date' THEN format('r.%I', w.day_column)
-                                     WHEN 'timestamp' THEN format('r.%I::date', w.day_column)
-                                     ELSE format('(r.%I AT TIME ZONE %L)::date', w.day_column, w.time_zone) END;
-            -- Gaps and islands: consecutive distinct days share day - row_number().
-            EXECUTE format(
-                'INSERT INTO "matview_refresh".refresh_requests (target, first_day, last_day, source) '
-                'SELECT $1, min(d), max(d), ''trigger'' FROM ('
-                '  SELECT d, d - (row_number() OVER (ORDER BY d))::integer AS island FROM ('
-                '    SELECT DISTINCT %s AS d FROM (%s) r) days WHERE d IS NOT NULL AND isfinite(d)) runs '
-                'GROUP BY island ORDER BY min(d)', v_day, v_rows) USING w.target;
+    SELECT string_agg(format('(%L)', w.target), ', ' ORDER BY w.target) INTO v_plain
+      FROM "matview_refresh".watches w WHERE w.table_oid = p_table AND w.day_column IS NULL;
+    v_body := format(E'BEGIN\nIF TG_OP = %L THEN\n  INSERT INTO %s (target, full_refresh, source) SELECT v.t, true, %L FROM (VALUES %s) v(t) ORDER BY v.t;\n  RETURN NULL;\nEND IF;\n',
+                     'TRUNCATE', v_requests, 'trigger', v_all);
+    FOREACH v_op IN ARRAY ARRAY['INSERT', 'UPDATE', 'DELETE'] LOOP
+        v_rows := CASE v_op WHEN 'INSERT' THEN 'SELECT * FROM mvr_new' WHEN 'DELETE' THEN 'SELECT * FROM mvr_old'
+                            ELSE 'SELECT * FROM mvr_old UNION ALL SELECT * FROM mvr_new' END;
+        v_body := v_body || format(E'IF TG_OP = %L THEN\n', v_op);
+        IF v_plain IS NOT NULL THEN
+            v_body := v_body || format(E'  IF EXISTS (%s) THEN\n    INSERT INTO %s (target, source) SELECT v.t, %L FROM (VALUES %s) v(t) ORDER BY v.t;\n  END IF;\n',
+                                       v_rows, v_requests, 'trigger', v_plain);
         END IF;
+        FOR g IN SELECT w.day_column, w.day_type, w.time_zone, string_agg(format('(%L)', w.target), ', ' ORDER BY w.target) AS targets
+                   FROM "matview_refresh".watches w WHERE w.table_oid = p_table AND w.day_column IS NOT NULL
+                  GROUP BY 1, 2, 3 ORDER BY 1, 2, 3 LOOP
+            v_day := CASE g.day_type WHEN 'date' THEN format('r.%I', g.day_column)
+                                     WHEN 'timestamp' THEN format('r.%I::date', g.day_column)
+                                     ELSE format('(r.%I AT TIME ZONE %L)::date', g.day_column, g.time_zone) END;
+            -- Gaps and islands: consecutive distinct days share day - row_number().
+            v_body := v_body || format(
+                '  INSERT INTO %s (target, first_day, last_day, source)'
+                ' SELECT v.t, runs.first_day, runs.last_day, %L FROM (VALUES %s) v(t) CROSS JOIN ('
+                ' SELECT min(d) AS first_day, max(d) AS last_day FROM ('
+                ' SELECT d, d - (row_number() OVER (ORDER BY d))::integer AS island FROM (SELECT DISTINCT %s AS d FROM (%s) r) days'
+                ' WHERE d IS NOT NULL AND isfinite(d)) islands GROUP BY island) runs'
+                ' ORDER BY v.t, runs.first_day;' || chr(10),
+                v_requests, 'trigger', g.targets, v_day, v_rows);
+        END LOOP;
+        v_body := v_body || E'END IF;\n';
     END LOOP;
-    RETURN NULL;
+    v_body := v_body || E'RETURN NULL;\nEND';
+
+    EXECUTE format('CREATE OR REPLACE FUNCTION %s() RETURNS trigger LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS %L',
+                   v_function, v_body);
+    EXECUTE format('CREATE TRIGGER %I AFTER INSERT ON %s REFERENCING NEW TABLE AS mvr_new FOR EACH STATEMENT EXECUTE FUNCTION %s()',
+                   p_prefix || '_capture_insert', v_table, v_function);
+    EXECUTE format('CREATE TRIGGER %I AFTER UPDATE ON %s REFERENCING OLD TABLE AS mvr_old NEW TABLE AS mvr_new FOR EACH STATEMENT EXECUTE FUNCTION %s()',
+                   p_prefix || '_capture_update', v_table, v_function);
+    EXECUTE format('CREATE TRIGGER %I AFTER DELETE ON %s REFERENCING OLD TABLE AS mvr_old FOR EACH STATEMENT EXECUTE FUNCTION %s()',
+                   p_prefix || '_capture_delete', v_table, v_function);
+    EXECUTE format('CREATE TRIGGER %I AFTER TRUNCATE ON %s FOR EACH STATEMENT EXECUTE FUNCTION %s()',
+                   p_prefix || '_capture_truncate', v_table, v_function);
+    RETURN true;
 END
 $$;
 

@@ -16,14 +16,8 @@ internal sealed class RefreshWatcher(
     /// <summary>The advisory lock key that serializes watch and unwatch calls (any fixed value distinct from the schema install's).</summary>
     private const long WatchLockKey = 7208416153497468926;
 
-    /// <summary>The statements and transition table names of the capture triggers, by suffix of the trigger name.</summary>
-    private static readonly (string Suffix, string Event)[] Triggers =
-    [
-        ("insert", "AFTER INSERT ON {0} REFERENCING NEW TABLE AS mvr_new FOR EACH STATEMENT"),
-        ("update", "AFTER UPDATE ON {0} REFERENCING OLD TABLE AS mvr_old NEW TABLE AS mvr_new FOR EACH STATEMENT"),
-        ("delete", "AFTER DELETE ON {0} REFERENCING OLD TABLE AS mvr_old FOR EACH STATEMENT"),
-        ("truncate", "AFTER TRUNCATE ON {0} FOR EACH STATEMENT"),
-    ];
+    /// <summary>The capture triggers of a table, by the suffix of their names (see <c>install_capture</c> in ChangeCapture.sql).</summary>
+    private static readonly string[] TriggerSuffixes = ["insert", "update", "delete", "truncate"];
 
     // The relations a start node reads, transitively, as pg_depend records it: the rewrite rules of views and materialized
     // views reference relations and functions; functions with a SQL-standard body reference relations and functions too.
@@ -87,11 +81,10 @@ internal sealed class RefreshWatcher(
                 connection, transaction,
                 $"INSERT INTO {log}.watches (target, table_oid, table_schema, table_name, day_column, day_type, time_zone) VALUES ($1, $2::bigint::oid, $3, $4, $5, $6, $7)",
                 cancellationToken, name, oid, table.Schema, table.Name, dayColumn, dayType, zone).ConfigureAwait(false);
-            await InstallTriggersAsync(connection, transaction, table, cancellationToken).ConfigureAwait(false);
             watched.Add(new WatchedTable { Table = table, DayColumn = dayColumn, TimeZone = zone, TriggersInstalled = true });
         }
 
-        await DropUnwatchedTriggersAsync(connection, transaction, previous.Except(tables.Select(t => t.Oid)), cancellationToken).ConfigureAwait(false);
+        await InstallCaptureAsync(connection, transaction, tables.Select(t => t.Oid).Concat(previous), cancellationToken).ConfigureAwait(false);
         await transaction.CommitAsync(cancellationToken).ConfigureAwait(false);
         WatchLog.WatchInstalled(logger, name, string.Join(", ", watched.Select(t => t.DayColumn is null ? t.Table.ToString() : $"{t.Table} (days of {t.DayColumn})")));
         return new RefreshWatch { Target = name, Tables = watched };
@@ -108,11 +101,11 @@ internal sealed class RefreshWatcher(
         var name = target.ToString();
         var previous = await OidsAsync(
             connection, transaction, $"DELETE FROM {SqlIdentifier.Quote(_options.Schema)}.watches WHERE target = $1 RETURNING table_oid::bigint", name, cancellationToken).ConfigureAwait(false);
-        var dropped = await DropUnwatchedTriggersAsync(connection, transaction, previous, cancellationToken).ConfigureAwait(false);
+        await InstallCaptureAsync(connection, transaction, previous, cancellationToken).ConfigureAwait(false);
         await transaction.CommitAsync(cancellationToken).ConfigureAwait(false);
         if (previous.Count > 0)
         {
-            WatchLog.WatchRemoved(logger, name, dropped.Count == 0 ? "no table" : string.Join(", ", dropped));
+            WatchLog.WatchRemoved(logger, name);
         }
 
         return previous.Count > 0;
@@ -153,11 +146,13 @@ internal sealed class RefreshWatcher(
         return watches;
     }
 
+    /// <summary>The prefix of the trigger names: the log schema's name, cut to 40 characters (names are at most 63).</summary>
+    private string TriggerPrefix => _options.Schema.Length > 40 ? _options.Schema[..40] : _options.Schema;
+
     /// <summary>The trigger names, deterministic per log schema: <c>matview_refresh_capture_insert</c> and so on.</summary>
     internal string[] TriggerNames()
     {
-        var prefix = _options.Schema.Length > 40 ? _options.Schema[..40] : _options.Schema;
-        return [.. Triggers.Select(t => $"{prefix}_capture_{t.Suffix}")];
+        return [.. TriggerSuffixes.Select(suffix => $"{TriggerPrefix}_capture_{suffix}")];
     }
 
     private async Task<List<(long Oid, QualifiedName Table)>> FindBaseTablesAsync(
@@ -252,52 +247,18 @@ internal sealed class RefreshWatcher(
         return tables;
     }
 
-    private async Task InstallTriggersAsync(NpgsqlConnection connection, NpgsqlTransaction transaction, QualifiedName table, CancellationToken cancellationToken)
+    /// <summary>
+    /// Regenerates each table's capture function and triggers from its rows in <c>watches</c> (<c>install_capture</c>, which
+    /// quotes every identifier and value itself), or drops them when no target watches it any more.
+    /// </summary>
+    private async Task InstallCaptureAsync(NpgsqlConnection connection, NpgsqlTransaction transaction, IEnumerable<long> oids, CancellationToken cancellationToken)
     {
-        var names = TriggerNames();
-        var function = $"{SqlIdentifier.Quote(_options.Schema)}.capture_change()";
-        var batch = new System.Text.StringBuilder();
-        for (var i = 0; i < Triggers.Length; i++)
+        foreach (var oid in oids.Distinct().Order())
         {
-            var name = SqlIdentifier.Quote(names[i]);
-            batch.Append(System.Globalization.CultureInfo.InvariantCulture, $"DROP TRIGGER IF EXISTS {name} ON {table.ToSql()};\n");
-            batch.Append(System.Globalization.CultureInfo.InvariantCulture, $"CREATE TRIGGER {name} {string.Format(System.Globalization.CultureInfo.InvariantCulture, Triggers[i].Event, table.ToSql())} EXECUTE FUNCTION {function};\n");
+            await ExecuteAsync(
+                connection, transaction, $"SELECT {SqlIdentifier.Quote(_options.Schema)}.install_capture($1::bigint::oid, $2, $3)", cancellationToken,
+                oid, _options.Schema, TriggerPrefix).ConfigureAwait(false);
         }
-
-        await ExecuteAsync(connection, transaction, batch.ToString(), cancellationToken).ConfigureAwait(false);
-    }
-
-    /// <summary>Drops the triggers of the tables no target watches any more; returns those tables.</summary>
-    private async Task<List<QualifiedName>> DropUnwatchedTriggersAsync(
-        NpgsqlConnection connection, NpgsqlTransaction transaction, IEnumerable<long> oids, CancellationToken cancellationToken)
-    {
-        var dropped = new List<QualifiedName>();
-        foreach (var oid in oids.Distinct())
-        {
-            await using var command = new NpgsqlCommand(
-                $"""
-                SELECT n.nspname::text, c.relname::text FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-                 WHERE c.oid = $1::bigint::oid AND NOT EXISTS (SELECT 1 FROM {SqlIdentifier.Quote(_options.Schema)}.watches w WHERE w.table_oid = c.oid)
-                """, connection, transaction);
-            command.Parameters.Add(new() { Value = oid });
-            QualifiedName? table = null;
-            await using (var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false))
-            {
-                if (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
-                {
-                    table = new QualifiedName(reader.GetString(0), reader.GetString(1));
-                }
-            }
-
-            if (table is not null)
-            {
-                var sql = string.Concat(TriggerNames().Select(n => $"DROP TRIGGER IF EXISTS {SqlIdentifier.Quote(n)} ON {table.ToSql()};\n"));
-                await ExecuteAsync(connection, transaction, sql, cancellationToken).ConfigureAwait(false);
-                dropped.Add(table);
-            }
-        }
-
-        return dropped;
     }
 
     private static async Task ExecuteAsync(NpgsqlConnection connection, NpgsqlTransaction transaction, string sql, CancellationToken cancellationToken, params object?[] values)
