@@ -64,6 +64,41 @@ internal sealed class CaptureSetup(NpgsqlDataSource dataSource, ServiceProvider 
         await command.ExecuteNonQueryAsync();
     }
 
+    /// <summary>
+    /// The batch INSERT into <paramref name="table"/> under <c>EXPLAIN (ANALYZE, FORMAT JSON)</c>, rolled back: the server's
+    /// execution time and the time spent in its triggers (the capture triggers' own cost, free of client and network noise).
+    /// </summary>
+    public async Task<(double ExecutionMs, double TriggersMs)> ExplainBatchAsync(string table)
+    {
+        await using var connection = await dataSource.OpenConnectionAsync();
+        await using var transaction = await connection.BeginTransactionAsync();
+        await using var command = new NpgsqlCommand($"EXPLAIN (ANALYZE, FORMAT JSON) INSERT INTO {table} (day, amount) SELECT * FROM unnest($1::date[], $2::int[])", connection, transaction);
+        command.Parameters.Add(new NpgsqlParameter { Value = _days });
+        command.Parameters.Add(new NpgsqlParameter { Value = _amounts });
+        var json = (string)(await command.ExecuteScalarAsync())!;
+        await transaction.RollbackAsync();
+        using var document = System.Text.Json.JsonDocument.Parse(json);
+        var plan = document.RootElement[0];
+        var triggers = plan.TryGetProperty("Triggers", out var list) ? list.EnumerateArray().Sum(t => t.GetProperty("Time").GetDouble()) : 0;
+        return (plan.GetProperty("Execution Time").GetDouble(), triggers);
+    }
+
+    /// <summary>
+    /// <paramref name="count"/> INSERTs into <paramref name="table"/>, each committed, in one <c>DO</c> block on the server:
+    /// per transaction, what a write costs the server without the client, the network or the pool. Returns ms per transaction.
+    /// </summary>
+    public async Task<double> ServerLoopAsync(string table, bool batch, int count)
+    {
+        var insert = batch
+            ? $"INSERT INTO {table} (day, amount) SELECT DATE '2026-03-01' + (g % 3), g FROM generate_series(1, {BatchRows}) g"
+            : $"INSERT INTO {table} (day, amount) VALUES (DATE '2026-03-01', 42)";
+        await using var command = dataSource.CreateCommand($"DO $$ BEGIN FOR i IN 1..{count} LOOP {insert}; COMMIT; END LOOP; END $$");
+        command.CommandTimeout = 600;
+        var started = System.Diagnostics.Stopwatch.GetTimestamp();
+        await command.ExecuteNonQueryAsync();
+        return System.Diagnostics.Stopwatch.GetElapsedTime(started).TotalMilliseconds / count;
+    }
+
     /// <summary>Empties the request queue (the benchmarks have no worker).</summary>
     public async Task ClearRequestsAsync()
     {

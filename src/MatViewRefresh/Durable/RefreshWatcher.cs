@@ -7,7 +7,8 @@ namespace MatViewRefresh;
 /// <summary>
 /// Installs and removes the capture triggers (see <see cref="IRefreshWatcher"/>). Every watch and unwatch runs in one
 /// transaction under one advisory lock, so concurrent calls from several instances serialize. The triggers of a table are
-/// shared by every target watching it: the trigger function reads the table's watch rows.
+/// shared by every target watching it: <c>install_capture</c> regenerates the table's trigger function from its watch rows
+/// whenever they change.
 /// </summary>
 internal sealed class RefreshWatcher(
     RefreshDataSource dataSource, RefreshLogSchema schema, IMatViewCatalog catalog, IOptions<MatViewRefreshOptions> options, ILogger<RefreshWatcher> logger)
