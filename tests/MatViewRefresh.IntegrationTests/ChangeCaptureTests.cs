@@ -258,6 +258,24 @@ public sealed class ChangeCaptureTests(DatabaseFixture db) : IClassFixture<Datab
     }
 
     [Fact]
+    public async Task A_function_target_with_a_sql_standard_body_is_watched_on_the_tables_it_reads_and_requests_carry_its_scope()
+    {
+        await db.ExecuteAsync("""
+            CREATE SCHEMA fx;
+            CREATE TABLE fx.visits (day date, n int);
+            CREATE FUNCTION fx.visits_on(day date) RETURNS bigint LANGUAGE sql STABLE RETURN (SELECT sum(n) FROM fx.visits v WHERE v.day = visits_on.day);
+            """);
+        var target = RefreshTarget.Function("fx.visits_on", ("day", new DateOnly(2026, 3, 1)));
+
+        var watch = await Watcher().WatchAsync(target);
+
+        Assert.Equal("fx.visits_on(day=2026-03-01)", watch.Target);
+        Assert.Equal(new QualifiedName("fx", "visits"), Assert.Single(watch.Tables).Table);
+        await WriteAsync("INSERT INTO fx.visits VALUES ('2026-03-01', 3)");
+        Assert.Equal("-", await RequestsAsync("fx.visits_on(day=2026-03-01)"));
+    }
+
+    [Fact]
     public async Task Targets_that_do_not_exist_or_read_no_recorded_table_are_refused_naming_them_and_nothing_is_installed()
     {
         await db.ExecuteAsync("""
