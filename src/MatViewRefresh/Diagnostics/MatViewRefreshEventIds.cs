@@ -95,4 +95,13 @@ public static class MatViewRefreshEventIds
 
     /// <summary>The newest data timestamp of a schedule's views could not be read; the run itself is not affected.</summary>
     public const int ScheduleDataFreshnessFailed = 3008;
+
+    /// <summary>The MatViewRefresh endpoints are served without authorization (<c>AllowAnonymous</c>), logged at start (MatViewRefresh.AspNetCore).</summary>
+    public const int EndpointsAllowAnonymous = 4000;
+
+    /// <summary>An endpoint request could not reach the database; it answered 503 (MatViewRefresh.AspNetCore).</summary>
+    public const int EndpointDatabaseUnavailable = 4001;
+
+    /// <summary>The health check could not read the refresh log and reported unhealthy (MatViewRefresh.AspNetCore).</summary>
+    public const int HealthCheckDatabaseUnavailable = 4100;
 }
