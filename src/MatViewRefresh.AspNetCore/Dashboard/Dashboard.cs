@@ -1,4 +1,3 @@
-using System.Reflection;
 using Microsoft.AspNetCore.Http;
 
 namespace MatViewRefresh.AspNetCore;
@@ -22,6 +21,4 @@ internal static class Dashboard
         context.Response.Headers["Content-Security-Policy"] = "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; connect-src 'self'; img-src data:";
         return Results.Bytes(Page.Value, "text/html; charset=utf-8");
     }
-
-    internal static Assembly Assembly => typeof(Dashboard).Assembly;
 }
