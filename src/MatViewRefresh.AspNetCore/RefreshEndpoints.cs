@@ -345,6 +345,8 @@ internal sealed class RefreshEndpoints(MatViewRefreshEndpointOptions options)
                 : null;
         }
 
+        // An unencoded '+' of an offset arrives as a space.
+        text = text.Replace(' ', '+');
         return DateTimeOffset.TryParse(text, CultureInfo.InvariantCulture, DateTimeStyles.AssumeUniversal | DateTimeStyles.AdjustToUniversal, out var instant)
             && (text.Contains('T', StringComparison.Ordinal) || text.Length == 10)
             ? instant

@@ -183,6 +183,12 @@ public sealed class RefreshEndpointTests(DatabaseFixture db) : IClassFixture<Dat
         var (isoStatus, iso) = await _client.GetJsonAsync($"/api/entities/refresh/automated/metrics?since={past}");
         Assert.Equal(HttpStatusCode.OK, isoStatus);
         Assert.NotEmpty(iso.GetProperty("metrics").EnumerateArray());
+
+        // An offset's '+' left unencoded in the query arrives as a space, and still means '+'.
+        var later = DateTimeOffset.UtcNow.AddHours(1).ToOffset(TimeSpan.FromHours(2)).ToString("yyyy-MM-ddTHH:mm:sszzz", System.Globalization.CultureInfo.InvariantCulture);
+        var (offsetStatus, offset) = await _client.GetJsonAsync("/api/entities/refresh/automated/metrics?since=" + later);
+        Assert.Equal(HttpStatusCode.OK, offsetStatus);
+        Assert.Empty(offset.GetProperty("metrics").EnumerateArray());
     }
 
     [Theory]
