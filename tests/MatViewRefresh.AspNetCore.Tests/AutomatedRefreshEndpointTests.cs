@@ -113,4 +113,31 @@ public sealed class AutomatedRefreshEndpointTests(DatabaseFixture db) : IClassFi
         Assert.Equal(1, stopped.GetProperty("final_metrics").GetProperty("successful_refreshes").GetInt64());
         Assert.Equal(HttpStatusCode.OK, (await force).Status);
     }
+
+    [Fact]
+    public async Task Force_while_the_schedule_is_mid_run_is_a_409_and_the_run_goes_on()
+    {
+        await _client.PostJsonAsync("/api/entities/refresh/automated/start");
+        await using var blocker = await db.DataSource.OpenConnectionAsync();
+        await using var transaction = await blocker.BeginTransactionAsync();
+        await using (var lockTable = new Npgsql.NpgsqlCommand("LOCK TABLE entities IN ACCESS EXCLUSIVE MODE", blocker, transaction))
+        {
+            await lockTable.ExecuteNonQueryAsync();
+        }
+
+        var first = _client.PostJsonAsync("/api/entities/refresh/automated/force");
+        await DatabaseFixture.EventuallyAsync(
+            async () => (await _client.GetJsonAsync("/api/entities/refresh/status")).Body.GetProperty("automated_refresh_status").GetProperty("running").GetBoolean(),
+            "the first forced run to be in progress");
+
+        var (status, body) = await _client.PostJsonAsync("/api/entities/refresh/automated/force");
+
+        Assert.Equal(HttpStatusCode.Conflict, status);
+        Assert.StartsWith("A scheduled refresh is already running", body.GetProperty("detail").GetString(), StringComparison.Ordinal);
+        await transaction.RollbackAsync();
+        var (firstStatus, firstBody) = await first;
+        Assert.Equal(HttpStatusCode.OK, firstStatus);
+        Assert.Equal("success", firstBody.GetProperty("status").GetString());
+        await _client.PostJsonAsync("/api/entities/refresh/automated/stop");
+    }
 }
