@@ -24,4 +24,11 @@ if [ ! -f /usr/lib/postgresql/15/lib/pg_cron.so ]; then
   as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql-15-cron >/dev/null
 fi
 
+# Chromium for the status-page browser tests (Playwright drives the system browser: its own download is not used).
+if [ ! -x /usr/bin/chromium ]; then
+  echo "Installing chromium (apt-get install chromium)..."
+  as_root apt-get update -qq
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+fi
+
 export DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1 DOTNET_SKIP_FIRST_TIME_EXPERIENCE=1

@@ -104,4 +104,13 @@ public static class MatViewRefreshEventIds
 
     /// <summary>Change capture: a target of <c>MatViewRefresh:Watch</c> could not be watched when the host started.</summary>
     public const int WatchFailed = 4502;
+
+    /// <summary>The MatViewRefresh endpoints are served without authorization (<c>AllowAnonymous</c>), logged at start (MatViewRefresh.AspNetCore).</summary>
+    public const int EndpointsAllowAnonymous = 4000;
+
+    /// <summary>An endpoint request could not reach the database; it answered 503 (MatViewRefresh.AspNetCore).</summary>
+    public const int EndpointDatabaseUnavailable = 4001;
+
+    /// <summary>The health check could not read the refresh log and reported unhealthy (MatViewRefresh.AspNetCore).</summary>
+    public const int HealthCheckDatabaseUnavailable = 4100;
 }
