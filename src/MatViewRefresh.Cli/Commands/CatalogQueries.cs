@@ -6,7 +6,7 @@ namespace MatViewRefresh.Cli.Commands;
 internal sealed record CatalogView(
     long Oid,
     QualifiedName Name,
-    long SizeBytes,
+    long? SizeBytes,
     long? EstimatedRows,
     bool Populated,
     bool ConcurrentCapable,
@@ -30,7 +30,10 @@ internal static class CatalogQueries
     private const string IsRefreshSql = @"a.query ~* '(refresh\s+materialized\s+view|\.refresh_view\(|call\s+\S+\.refresh\()'";
 
     private const string Views = """
-        SELECT c.oid::bigint, n.nspname, c.relname, pg_total_relation_size(c.oid), c.reltuples::bigint, c.relispopulated,
+        SELECT c.oid::bigint, n.nspname, c.relname,
+               -- pg_total_relation_size takes a lock: behind a queued refresh it would wait, so a view being locked shows no size.
+               CASE WHEN NOT EXISTS (SELECT 1 FROM pg_locks l WHERE l.relation = c.oid AND l.mode = 'AccessExclusiveLock') THEN pg_total_relation_size(c.oid) END,
+               c.reltuples::bigint, c.relispopulated,
                EXISTS (SELECT 1
                          FROM pg_index i
                          JOIN pg_class ic ON ic.oid = i.indexrelid
@@ -93,7 +96,7 @@ internal static class CatalogQueries
             views.Add(new CatalogView(
                 reader.GetInt64(0),
                 new QualifiedName(reader.GetString(1), reader.GetString(2)),
-                reader.GetInt64(3),
+                reader.IsDBNull(3) ? null : reader.GetInt64(3),
                 estimated < 0 ? null : estimated,
                 populated,
                 usable && populated,
@@ -134,7 +137,7 @@ internal static class CatalogQueries
             try
             {
                 await using var transaction = await connection.BeginTransactionAsync(cancellationToken);
-                await using (var timeout = new NpgsqlCommand("SET LOCAL statement_timeout = '5s'", connection, transaction))
+                await using (var timeout = new NpgsqlCommand("SET LOCAL statement_timeout = '5s'; SET LOCAL lock_timeout = '200ms'", connection, transaction))
                 {
                     await timeout.ExecuteNonQueryAsync(cancellationToken);
                 }

@@ -93,7 +93,7 @@ internal static class ListCommandLine
             freshness.TryGetValue(v.Name, out var f);
             table.AddRow(
                 new Text(v.Name.ToString()),
-                new Text(Durations.Size(v.SizeBytes)),
+                new Text(v.SizeBytes is { } size ? Durations.Size(size) : "? (locked)"),
                 new Text(v.EstimatedRows?.ToString("N0", CultureInfo.InvariantCulture) ?? "?"),
                 new Text(v.Populated ? "yes" : "no"),
                 new Text(v.ConcurrentCapable ? "yes" : "no: " + v.NotConcurrentBecause),

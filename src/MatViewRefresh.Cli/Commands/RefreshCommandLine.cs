@@ -99,6 +99,8 @@ internal static class RefreshCommandLine
             throw CliException.Usage("Choose the views to refresh: --views v1 v2, --schema s or --all.");
         }
 
+        Selection.Validate(context);
+
         var json = context.Get(Json);
         await using var connection = await context.ConnectAsync();
         var selection = await Selection.ResolveAsync(context, connection, context.Get(IncludeDependents));

@@ -64,6 +64,8 @@ internal static class ScheduleCommandLine
             throw CliException.Usage("Choose the views to schedule: --views v1 v2, --schema s or --all.");
         }
 
+        Selection.Validate(context);
+
         await using var connection = await context.ConnectAsync();
         var selection = await Selection.ResolveAsync(context, connection, includeDependents: false)
             ?? throw CliException.Usage("There are no materialized views to schedule in this database.");

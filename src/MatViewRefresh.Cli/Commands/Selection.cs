@@ -32,24 +32,33 @@ internal sealed class SelectionOptions
     public bool IsEmpty(CliContext context) =>
         (context.Get(Views) ?? []).Length == 0 && (context.Get(Schemas) ?? []).Length == 0 && !context.Get(All);
 
-    /// <summary>The selection named on the command line (views parsed now: a bad name is a usage error naming it).</summary>
-    public async Task<RefreshSelection?> ResolveAsync(CliContext context, NpgsqlConnection connection, bool includeDependents)
+    /// <summary>Checks the names before anything connects: a bad name or combination is a usage error naming it.</summary>
+    public void Validate(CliContext context)
     {
         var views = context.Get(Views) ?? [];
         var schemas = context.Get(Schemas) ?? [];
-        var all = context.Get(All);
-        if ((views.Length > 0 ? 1 : 0) + (schemas.Length > 0 ? 1 : 0) + (all ? 1 : 0) > 1)
+        if ((views.Length > 0 ? 1 : 0) + (schemas.Length > 0 ? 1 : 0) + (context.Get(All) ? 1 : 0) > 1)
         {
             throw CliException.Usage("--views, --schema and --all cannot be combined: choose one.");
         }
 
         foreach (var view in views)
         {
-            if (!QualifiedName.TryParse(view, out _))
-            {
-                QualifiedName.Parse(view); // throws with the reason, naming the value
-            }
+            QualifiedName.Parse(view); // throws with the reason, naming the value
         }
+
+        foreach (var schema in schemas)
+        {
+            RefreshSelection.Schemas(schema);
+        }
+    }
+
+    /// <summary>The selection named on the command line.</summary>
+    public async Task<RefreshSelection?> ResolveAsync(CliContext context, NpgsqlConnection connection, bool includeDependents)
+    {
+        Validate(context);
+        var views = context.Get(Views) ?? [];
+        var schemas = context.Get(Schemas) ?? [];
 
         RefreshSelection selection;
         if (views.Length > 0)

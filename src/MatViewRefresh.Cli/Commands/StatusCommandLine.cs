@@ -42,6 +42,7 @@ internal static class StatusCommandLine
     public static async Task<int> RunAsync(CliContext context)
     {
         var maxAge = context.Get(MaxAge);
+        Selection.Validate(context);
         await using var connection = await context.ConnectAsync();
         var all = await CatalogQueries.ViewsAsync(connection, context.CancellationToken);
         IReadOnlyList<QualifiedName> names;
