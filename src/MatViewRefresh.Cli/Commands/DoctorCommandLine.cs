@@ -131,7 +131,7 @@ internal static class DoctorCommandLine
         }
         else
         {
-            var t = new Table().Border(TableBorder.Simple).AddColumns("view", "why not", "fix");
+            var t = new Table().Border(TableBorder.Simple).Columns("view", "why not", "fix");
             foreach (var (view, index) in fixes)
             {
                 t.AddRow(new Text(view.Name.ToString()), new Text(view.NotConcurrentBecause ?? string.Empty),
@@ -148,7 +148,7 @@ internal static class DoctorCommandLine
         }
         else
         {
-            var t = new Table().Border(TableBorder.Simple).AddColumns("blocked pid", "waiting", "query", "blocked by pid", "state", "xact age", "query");
+            var t = new Table().Border(TableBorder.Simple).Columns("blocked pid", "waiting", "query", "blocked by pid", "state", "xact age", "query");
             foreach (var b in blocked)
             {
                 foreach (var by in b.BlockedBy)
@@ -174,7 +174,7 @@ internal static class DoctorCommandLine
         }
         else
         {
-            var t = new Table().Border(TableBorder.Simple).AddColumns("pid", "view", "running for", "state", "query");
+            var t = new Table().Border(TableBorder.Simple).Columns("pid", "view", "running for", "state", "query");
             foreach (var r in running)
             {
                 t.AddRow(

@@ -99,7 +99,7 @@ internal static class HistoryCommandLine
         }
 
         var table = new Table().Border(TableBorder.Simple);
-        table.AddColumns("started (UTC)", "view", "result", "mode", "time", "attempts", "trigger", "error");
+        table.Columns("started (UTC)", "view", "result", "mode", "time", "attempts", "trigger", "error");
         foreach (var r in runs)
         {
             table.AddRow(

@@ -87,7 +87,7 @@ internal static class ListCommandLine
         }
 
         var table = new Table().Border(TableBorder.Simple);
-        table.AddColumns("view", "size", "est. rows", "populated", "concurrently", "depends on", "last refresh", "data age");
+        table.Columns("view", "size", "est. rows", "populated", "concurrently", "depends on", "last refresh", "data age");
         foreach (var v in views)
         {
             freshness.TryGetValue(v.Name, out var f);

@@ -205,7 +205,7 @@ internal static class RefreshCommandLine
         }
 
         var table = new Table().Border(TableBorder.Simple).Title("Plan (dry run: nothing refreshed)");
-        table.AddColumns("#", "level", "view", "mode", "why", "after");
+        table.Columns("#", "level", "view", "mode", "why", "after");
         var i = 0;
         foreach (var step in plan.Steps)
         {
@@ -271,7 +271,7 @@ internal static class RefreshCommandLine
     private static Table ProgressTable(RefreshProgress progress, Spinner spinner)
     {
         var frame = spinner.Frames[(int)(Environment.TickCount64 / spinner.Interval.TotalMilliseconds % spinner.Frames.Count)];
-        var table = new Table().Border(TableBorder.Rounded).AddColumns("", "view", "mode", "time");
+        var table = new Table().Border(TableBorder.Rounded).Columns("", "view", "mode", "time");
         foreach (var view in progress.Views.Values.OrderBy(v => v.Name, StringComparer.Ordinal))
         {
             var (icon, time) = view.State switch
@@ -289,7 +289,7 @@ internal static class RefreshCommandLine
     private static void PrintResults(CliContext context, RefreshBatchResult batch)
     {
         var table = new Table().Border(TableBorder.Simple);
-        table.AddColumns("view", "outcome", "mode", "time", "why / error");
+        table.Columns("view", "outcome", "mode", "time", "why / error");
         foreach (var r in batch.Results)
         {
             var outcome = r.Outcome switch

@@ -102,7 +102,7 @@ internal static class ScheduleCommandLine
             return ExitCodes.Ok;
         }
 
-        var table = new Table().Border(TableBorder.Simple).AddColumns("name", "job id", "cron", "active", "last run", "command");
+        var table = new Table().Border(TableBorder.Simple).Columns("name", "job id", "cron", "active", "last run", "command");
         foreach (var job in jobs)
         {
             var last = job.LastRuns.FirstOrDefault();

@@ -104,7 +104,7 @@ internal static class StatusCommandLine
         else
         {
             var table = new Table().Border(TableBorder.Simple);
-            table.AddColumns("view", "status", "data age", "refreshed at", "took", "mode", "last error");
+            table.Columns("view", "status", "data age", "refreshed at", "took", "mode", "last error");
             foreach (var (name, f, status) in rows)
             {
                 var colour = status == "ok" ? "green" : status == "stale" ? "yellow" : "red";
