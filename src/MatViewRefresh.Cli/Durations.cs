@@ -7,7 +7,7 @@ namespace MatViewRefresh.Cli;
 /// <summary>Durations as people write them on a command line: <c>500ms</c>, <c>5s</c>, <c>10m</c>, <c>1h</c>, <c>2d</c>, <c>1h30m</c>, or <c>00:05:00</c>.</summary>
 internal static partial class Durations
 {
-    public const string Help = "a duration: 500ms, 5s, 10m, 1h, 2d, 1h30m or 00:05:00";
+    public const string Help = "a duration: 500ms, 5s, 10m, 1h, 2d, 1h30m, 00:05:00 or 0";
 
     [GeneratedRegex(@"^(?:(\d+(?:\.\d+)?)(ms|s|m|h|d|w))+$", RegexOptions.CultureInvariant)]
     private static partial Regex Whole();
@@ -22,6 +22,11 @@ internal static partial class Durations
         if (text.Length == 0)
         {
             return false;
+        }
+
+        if (text == "0")
+        {
+            return true;
         }
 
         if (Whole().IsMatch(text))

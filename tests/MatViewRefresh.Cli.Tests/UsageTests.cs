@@ -57,6 +57,20 @@ public sealed class UsageTests(CliDatabaseFixture db) : IClassFixture<CliDatabas
         Assert.Equal(string.Empty, run.Out);
     }
 
+    [Theory]
+    [InlineData("--lock-timeout", "1h30m")]
+    [InlineData("--lock-timeout", "500ms")]
+    [InlineData("--statement-timeout", "00:05:00")]
+    [InlineData("--statement-timeout", "0")]
+    public async Task Durations_are_read_as_people_write_them(string option, string value)
+    {
+        await db.ExecuteAsync($"CREATE SCHEMA IF NOT EXISTS u3; CREATE MATERIALIZED VIEW IF NOT EXISTS u3.mv AS SELECT 1 AS x");
+
+        var run = await db.RunAsync("refresh", "--schema", "u3", "--dry-run", option, value);
+
+        Assert.True(run.ExitCode == 0, run.ToString());
+    }
+
     [Fact]
     public async Task A_bad_connection_string_exits_2_and_does_not_print_it()
     {

@@ -71,8 +71,8 @@ internal static class HistoryCommandLine
                     r.Mode,
                     r.Attempts,
                     r.Trigger,
-                    r.ErrorSqlState,
-                    r.ErrorMessage,
+                    ErrorSqlstate = r.ErrorSqlState,
+                    Error = r.ErrorMessage,
                     r.DataAsOf,
                 }),
                 Summary = new
