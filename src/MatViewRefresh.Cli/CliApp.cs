@@ -83,7 +83,17 @@ internal static class CliApp
 
         var exit = ExitCodes.Ok;
         var root = Build(output, error, () => cancel.Token, code => exit = code);
-        var parse = root.Parse(args);
+        ParseResult parse;
+        try
+        {
+            parse = root.Parse(args);
+        }
+        catch (InvalidOperationException e)
+        {
+            await error.WriteLineAsync("error: " + e.Message + " (see 'matview-refresh --help')");
+            return ExitCodes.Usage;
+        }
+
         var verbose = args.Contains("--verbose") || args.Contains("-v");
         var wantsHelp = args.Any(a => a is "--help" or "-h" or "-?" or "--version");
         if (parse.Errors.Count > 0 && !wantsHelp)

@@ -24,6 +24,7 @@ internal static class GlobalOptions
         Description = "Seconds to wait for the server before giving up with exit code 3. Default: the connection string's Timeout, else $PGCONNECT_TIMEOUT, else 15.",
         HelpName = "seconds",
         Recursive = true,
+        CustomParser = Numbers.Between(1, 3600),
     };
 
     public static readonly Option<string> LogSchema = new("--log-schema")
@@ -38,17 +39,6 @@ internal static class GlobalOptions
         Description = "Print stack traces with errors.",
         Recursive = true,
     };
-
-    static GlobalOptions()
-    {
-        ConnectTimeout.Validators.Add(r =>
-        {
-            if (r.GetValueOrDefault<int?>() is { } s && (s < 1 || s > 3600))
-            {
-                r.AddError($"--connect-timeout must be between 1 and 3600 seconds, not {s}.");
-            }
-        });
-    }
 
     public static Option<bool> Json() => new("--json") { Description = "Print JSON (snake_case) instead of tables, for scripts." };
 }

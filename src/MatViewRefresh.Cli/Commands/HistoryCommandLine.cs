@@ -10,7 +10,7 @@ internal static class HistoryCommandLine
 {
     private static readonly Option<string?> View = new("--view") { Description = "Only this view (named as in SQL).", HelpName = "view" };
     private static readonly Option<TimeSpan?> Since = new("--since") { Description = "Only runs started within this long (" + Durations.Help + ").", CustomParser = Durations.Parse, HelpName = "duration" };
-    private static readonly Option<int> Limit = new("--limit") { Description = "Runs to show (1 to 10000).", DefaultValueFactory = _ => 20, HelpName = "N" };
+    private static readonly Option<int?> Limit = new("--limit") { Description = "Runs to show (1 to 10000). Default 20.", CustomParser = Numbers.Between(1, 10_000), HelpName = "N" };
     private static readonly Option<bool> Json = GlobalOptions.Json();
 
     public static Command Command { get; } = Create();
@@ -28,14 +28,6 @@ internal static class HistoryCommandLine
         {
             View, Since, Limit, Json,
         };
-        Limit.Validators.Add(r =>
-        {
-            var n = r.GetValueOrDefault<int>();
-            if (n < 1 || n > 10_000)
-            {
-                r.AddError($"--limit must be between 1 and 10000, not {n}.");
-            }
-        });
         return command;
     }
 
@@ -43,7 +35,7 @@ internal static class HistoryCommandLine
     {
         var target = context.Get(View) is { } view ? RefreshTarget.View(view) : null;
         DateTimeOffset? since = context.Get(Since) is { } s ? DateTimeOffset.UtcNow - s : null;
-        var limit = context.Get(Limit);
+        var limit = context.Get(Limit) ?? 20;
         await using var connection = await context.ConnectAsync();
         IReadOnlyList<RefreshHistoryEntry> runs = [];
         RefreshSummary summary = new() { Count = 0, Successes = 0, Failures = 0 };

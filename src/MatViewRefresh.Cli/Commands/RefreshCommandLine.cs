@@ -14,9 +14,9 @@ internal static class RefreshCommandLine
     private static readonly Option<bool> Auto = new("--auto") { Description = "CONCURRENTLY where the view allows it, else full (the default)." };
     private static readonly Option<bool> Smart = new("--smart") { Description = "Window targets only (mart tables kept by date window, defined in application code): refused here, see README." };
     private static readonly Option<bool> Incremental = new("--incremental") { Description = "Window targets only (defined in application code): refused here, see README." };
-    private static readonly Option<int?> Days = new("--days") { Description = "Days an incremental window refresh replaces (1 to 36600); window targets only.", HelpName = "N" };
+    private static readonly Option<int?> Days = new("--days") { Description = "Days an incremental window refresh replaces (1 to 36600); window targets only.", HelpName = "N", CustomParser = Numbers.Between(1, 36_600) };
     private static readonly Option<bool> IncludeDependents = new("--include-dependents") { Description = "Also refresh every view downstream of the selected ones." };
-    private static readonly Option<int?> Parallel = new("--parallel") { Description = "Independent views refreshed at once (1 to 64). Default 1.", HelpName = "N" };
+    private static readonly Option<int?> Parallel = new("--parallel") { Description = "Independent views refreshed at once (1 to 64). Default 1.", HelpName = "N", CustomParser = Numbers.Between(1, 64) };
     private static readonly Option<bool> DryRun = new("--dry-run") { Description = "Print the dependency-ordered plan, each view's mode and why; refresh nothing." };
     private static readonly Option<TimeSpan?> LockTimeout = new("--lock-timeout") { Description = "lock_timeout of each refresh (" + Durations.Help + "). Default 30s; 0 waits forever.", CustomParser = Durations.Parse, HelpName = "duration" };
     private static readonly Option<TimeSpan?> StatementTimeout = new("--statement-timeout") { Description = "statement_timeout of each refresh. Default none.", CustomParser = Durations.Parse, HelpName = "duration" };
@@ -42,20 +42,6 @@ internal static class RefreshCommandLine
             command.Add(option);
         }
 
-        Days.Validators.Add(r =>
-        {
-            if (r.GetValueOrDefault<int?>() is { } d && (d < 1 || d > 36_600))
-            {
-                r.AddError($"--days must be between 1 and 36600, not {d}.");
-            }
-        });
-        Parallel.Validators.Add(r =>
-        {
-            if (r.GetValueOrDefault<int?>() is { } p && (p < 1 || p > 64))
-            {
-                r.AddError($"--parallel must be between 1 and 64, not {p}.");
-            }
-        });
         return command;
     }
 

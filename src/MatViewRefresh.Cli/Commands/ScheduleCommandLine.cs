@@ -32,17 +32,35 @@ internal static class ScheduleCommandLine
               matview-refresh schedule remove nightly
             """);
 
-        var add = new Command("add", "Create or update the pg_cron job matview_refresh:<name> for the selected views (resolved now, in dependency order).")
+        var add = new Command("add", """
+            Create or update the pg_cron job matview_refresh:<name> for the selected views. The selection is resolved now, in
+            dependency order: views created later are refreshed once you schedule again. The schedule is in pg_cron's zone.
+
+            Examples:
+              matview-refresh schedule add nightly --cron "0 3 * * *" --all
+              matview-refresh schedule add sales-5min --cron "*/5 * * * *" --schema sales --concurrent
+            """)
         {
             AddName, Cron, TimeZone, Full, Concurrent, Auto, AddJson,
         };
         Selection.AddTo(add);
         bind(add, RunAddAsync);
 
-        var list = new Command("list", "The matview_refresh pg_cron jobs and their last runs.") { ListJson };
+        var list = new Command("list", """
+            The matview_refresh pg_cron jobs and their last runs.
+
+            Examples:
+              matview-refresh schedule list
+              matview-refresh schedule list --json
+            """) { ListJson };
         bind(list, RunListAsync);
 
-        var remove = new Command("remove", "Remove the pg_cron job matview_refresh:<name>. Exit code 1 when there is none.") { RemoveName };
+        var remove = new Command("remove", """
+            Remove the pg_cron job matview_refresh:<name>. Exit code 1 when there is none.
+
+            Example:
+              matview-refresh schedule remove nightly
+            """) { RemoveName };
         bind(remove, RunRemoveAsync);
 
         schedule.Add(add);
