@@ -40,15 +40,17 @@ internal static class CliApp
             GlobalOptions.Verbose,
         };
 
-        void Add(Command command, Func<CliContext, Task<int>> run)
-        {
+        void Bind(Command command, Func<CliContext, Task<int>> run) =>
             command.SetAction(async (parse, _) =>
             {
-                var context = new CliContext(parse, output, error, token());
-                var code = await run(context);
+                var code = await run(new CliContext(parse, output, error, token()));
                 setExit(code);
                 return code;
             });
+
+        void Add(Command command, Func<CliContext, Task<int>> run)
+        {
+            Bind(command, run);
             root.Add(command);
         }
 
@@ -57,14 +59,7 @@ internal static class CliApp
         Add(StatusCommandLine.Command, StatusCommandLine.RunAsync);
         Add(HistoryCommandLine.Command, HistoryCommandLine.RunAsync);
         Add(DoctorCommandLine.Command, DoctorCommandLine.RunAsync);
-        root.Add(ScheduleCommandLine.Build((command, run) =>
-            command.SetAction(async (parse, _) =>
-            {
-                var context = new CliContext(parse, output, error, token());
-                var code = await run(context);
-                setExit(code);
-                return code;
-            })));
+        root.Add(ScheduleCommandLine.Build(Bind));
         Add(DemoCommandLine.Command, DemoCommandLine.RunAsync);
         return root;
     }

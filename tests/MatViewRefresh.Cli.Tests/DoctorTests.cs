@@ -37,6 +37,16 @@ public sealed class DoctorTests(CliDatabaseFixture db) : IClassFixture<CliDataba
         Assert.Contains("Blocked sessions (pg_blocking_pids)", text.Out);
         Assert.Contains("Schema d1_log: current.", text.Out);
         Assert.Contains("pg_cron", text.Out);
+
+        // A log schema made by an older version (an object of this version's script missing) is outdated; a refresh updates it.
+        await db.ExecuteAsync("DROP FUNCTION d1_log.prune_history(interval); ALTER TABLE d1_log.refresh_history DROP COLUMN data_as_of");
+        var outdated = await db.RunAsync("doctor", "--json", "--log-schema", "d1_log");
+        Assert.True(outdated.ExitCode == 1, outdated.ToString());
+        var log = outdated.Json.GetProperty("log_schema");
+        Assert.Equal("outdated", log.GetProperty("state").GetString());
+        Assert.Equal(["column refresh_history.data_as_of", "routine prune_history()"], log.GetProperty("missing").EnumerateArray().Select(m => m.GetString()).Order());
+        Assert.Equal(0, (await db.RunAsync("refresh", "--views", "d1.mv_daily", "--log-schema", "d1_log")).ExitCode);
+        Assert.Equal("current", (await db.RunAsync("doctor", "--json", "--log-schema", "d1_log")).Json.GetProperty("log_schema").GetProperty("state").GetString());
     }
 
     [Fact]

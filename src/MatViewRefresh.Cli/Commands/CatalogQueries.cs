@@ -1,3 +1,4 @@
+using System.Text.RegularExpressions;
 using Npgsql;
 
 namespace MatViewRefresh.Cli.Commands;
@@ -159,11 +160,13 @@ internal static class CatalogQueries
         return null;
     }
 
-    private const string Activity = $"""
+    /// <summary>The columns <see cref="ReadSession"/> reads from pg_stat_activity a, then <paramref name="more"/>, then <paramref name="where"/>.</summary>
+    private static string Activity(string more, string where) => $"""
         SELECT a.pid, a.usename::text, a.application_name, a.state, a.wait_event_type || ':' || a.wait_event,
                extract(epoch FROM clock_timestamp() - a.query_start)::float8, extract(epoch FROM clock_timestamp() - a.xact_start)::float8,
-               coalesce(a.query, ''), {IsRefreshSql}
+               coalesce(a.query, ''), {IsRefreshSql}{more}
           FROM pg_stat_activity a
+         WHERE {where}
         """;
 
     private static SessionInfo ReadSession(NpgsqlDataReader reader) => new(
@@ -180,8 +183,7 @@ internal static class CatalogQueries
     public static async Task<IReadOnlyList<BlockedSession>> BlockedSessionsAsync(NpgsqlConnection connection, CancellationToken cancellationToken)
     {
         var blocked = new List<(SessionInfo Session, int[] By)>();
-        var sql = Activity.Replace("FROM pg_stat_activity a", ", pg_blocking_pids(a.pid) FROM pg_stat_activity a", StringComparison.Ordinal)
-            + " WHERE a.datname = current_database() AND cardinality(pg_blocking_pids(a.pid)) > 0 ORDER BY a.pid";
+        var sql = Activity(", pg_blocking_pids(a.pid)", "a.datname = current_database() AND cardinality(pg_blocking_pids(a.pid)) > 0") + " ORDER BY a.pid";
         await using (var command = new NpgsqlCommand(sql, connection))
         {
             await using var reader = await command.ExecuteReaderAsync(cancellationToken);
@@ -197,7 +199,7 @@ internal static class CatalogQueries
         }
 
         var holders = new Dictionary<int, SessionInfo>();
-        await using (var command = new NpgsqlCommand(Activity + " WHERE a.pid = ANY($1)", connection))
+        await using (var command = new NpgsqlCommand(Activity(string.Empty, "a.pid = ANY($1)"), connection))
         {
             command.Parameters.Add(new() { Value = blocked.SelectMany(b => b.By).Distinct().ToArray() });
             await using var reader = await command.ExecuteReaderAsync(cancellationToken);
@@ -220,15 +222,17 @@ internal static class CatalogQueries
 
     public static async Task<IReadOnlyList<RunningRefresh>> RunningRefreshesAsync(NpgsqlConnection connection, CancellationToken cancellationToken)
     {
-        var sql = Activity.Replace("FROM pg_stat_activity a", """
+        // The view: the materialized view the backend locks (or waits to lock) as a refresh does, EXCLUSIVE or ACCESS EXCLUSIVE.
+        var sql = Activity(
+            """
             ,
                    ARRAY(SELECT n.nspname || E'\x01' || c.relname
                            FROM pg_locks l JOIN pg_class c ON c.oid = l.relation AND c.relkind = 'm' JOIN pg_namespace n ON n.oid = c.relnamespace
                           WHERE l.pid = a.pid AND l.mode IN ('ExclusiveLock', 'AccessExclusiveLock')
                           ORDER BY 1),
                    EXISTS (SELECT 1 FROM pg_locks l WHERE l.pid = a.pid AND NOT l.granted)
-              FROM pg_stat_activity a
-            """, StringComparison.Ordinal) + $" WHERE a.pid <> pg_backend_pid() AND a.state <> 'idle' AND a.datname = current_database() AND {IsRefreshSql} ORDER BY a.query_start";
+            """,
+            $"a.pid <> pg_backend_pid() AND a.state <> 'idle' AND a.datname = current_database() AND {IsRefreshSql}") + " ORDER BY a.query_start";
         await using var command = new NpgsqlCommand(sql, connection);
         await using var reader = await command.ExecuteReaderAsync(cancellationToken);
         var running = new List<RunningRefresh>();
@@ -256,26 +260,44 @@ internal static class CatalogQueries
         return (reader.IsDBNull(0) ? null : reader.GetString(0), reader.IsDBNull(1) ? null : reader.GetString(1), reader.GetBoolean(2));
     }
 
-    /// <summary>The tables and functions this version's log schema has; a schema missing some was made by an older version.</summary>
-    public static readonly string[] LogTables = ["refresh_log", "refresh_history", "schedule_ticks", "schedule_runs", "refresh_requests"];
+    /// <summary>What this version's log schema script creates: tables, indexes, added columns and routines (read from the shipped script).</summary>
+    internal static (string[] Tables, string[] Indexes, string[] ColumnTables, string[] Columns, string[] Routines) LogObjects()
+    {
+        var script = RefreshLogSchema.Script("matview_refresh");
+        static string[] All(string script, string pattern, int group = 1) =>
+            [.. Regex.Matches(script, pattern, RegexOptions.CultureInvariant).Select(m => m.Groups[group].Value).Distinct(StringComparer.Ordinal)];
+        var columns = Regex.Matches(script, @"ALTER TABLE ""matview_refresh""\.(\w+) ADD COLUMN IF NOT EXISTS (\w+)", RegexOptions.CultureInvariant);
+        return (
+            All(script, @"CREATE TABLE IF NOT EXISTS ""matview_refresh""\.(\w+)"),
+            All(script, @"CREATE INDEX IF NOT EXISTS (\w+) ON ""matview_refresh""\."),
+            [.. columns.Select(m => m.Groups[1].Value)],
+            [.. columns.Select(m => m.Groups[2].Value)],
+            All(script, @"CREATE OR REPLACE (?:FUNCTION|PROCEDURE) ""matview_refresh""\.(\w+)"));
+    }
 
-    public static readonly string[] LogFunctions = ["data_as_of_now", "begin_refresh", "finish_refresh", "refresh_view", "refresh", "prune_history"];
-
+    /// <summary>Whether the log schema exists, and what of this version's script it lacks (a schema made by an older version).</summary>
     public static async Task<(bool Exists, IReadOnlyList<string> Missing)> LogSchemaAsync(NpgsqlConnection connection, string schema, CancellationToken cancellationToken)
     {
+        var (tables, indexes, columnTables, columns, routines) = LogObjects();
         await using var command = new NpgsqlCommand("""
             SELECT EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = $1),
                    ARRAY(SELECT 'table ' || t FROM unnest($2::text[]) t WHERE to_regclass(format('%I.%I', $1, t)) IS NULL
                          UNION ALL
-                         SELECT 'function ' || f || '()' FROM unnest($3::text[]) f
-                          WHERE NOT EXISTS (SELECT 1 FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace WHERE n.nspname = $1 AND p.proname = f)
+                         SELECT 'index ' || i FROM unnest($3::text[]) i WHERE to_regclass(format('%I.%I', $1, i)) IS NULL
                          UNION ALL
-                         SELECT 'column refresh_history.data_as_of'
-                          WHERE to_regclass(format('%I.refresh_history', $1)) IS NOT NULL
-                            AND NOT EXISTS (SELECT 1 FROM pg_attribute WHERE attrelid = to_regclass(format('%I.refresh_history', $1)) AND attname = 'data_as_of' AND NOT attisdropped))
+                         SELECT 'column ' || c.t || '.' || c.c FROM unnest($4::text[], $5::text[]) AS c(t, c)
+                          WHERE to_regclass(format('%I.%I', $1, c.t)) IS NOT NULL
+                            AND NOT EXISTS (SELECT 1 FROM pg_attribute WHERE attrelid = to_regclass(format('%I.%I', $1, c.t)) AND attname = c.c AND NOT attisdropped)
+                         UNION ALL
+                         SELECT 'routine ' || r || '()' FROM unnest($6::text[]) r
+                          WHERE NOT EXISTS (SELECT 1 FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace WHERE n.nspname = $1 AND p.proname = r))
             """, connection)
         {
-            Parameters = { new() { Value = schema }, new() { Value = LogTables }, new() { Value = LogFunctions } },
+            Parameters =
+            {
+                new() { Value = schema }, new() { Value = tables }, new() { Value = indexes },
+                new() { Value = columnTables }, new() { Value = columns }, new() { Value = routines },
+            },
         };
         await using var reader = await command.ExecuteReaderAsync(cancellationToken);
         await reader.ReadAsync(cancellationToken);
