@@ -199,8 +199,9 @@ internal sealed class CliContext(ParseResult parse, TextWriter output, TextWrite
             await connection.OpenAsync(CancellationToken);
             return connection;
         }
-        catch (Exception e) when (IsConnectFailure(e) && !CancellationToken.IsCancellationRequested)
+        catch (Exception e) when (e is NpgsqlException or SocketException or TimeoutException or IOException && !CancellationToken.IsCancellationRequested)
         {
+            // Whatever fails while opening is "cannot connect": refused, unreachable, not PostgreSQL, login refused, no such database.
             await connection.DisposeAsync();
             throw new CliException(ExitCodes.CannotConnect, $"Cannot connect to {ServerDescription}: {Describe(e)}", e);
         }

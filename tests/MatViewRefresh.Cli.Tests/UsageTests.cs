@@ -104,6 +104,18 @@ public sealed class UsageTests(CliDatabaseFixture db) : IClassFixture<CliDatabas
     }
 
     [Fact]
+    public async Task A_database_that_does_not_exist_exits_3_naming_it()
+    {
+        var connection = new Npgsql.NpgsqlConnectionStringBuilder(db.ConnectionString) { Database = "no_such_database" }.ConnectionString;
+
+        var run = await Cli.RunAsync(["list", "--connection", connection], null);
+
+        Assert.True(run.ExitCode == 3, run.ToString());
+        Assert.Contains("no_such_database", run.Err);
+        Assert.Contains("3D000", run.Err);
+    }
+
+    [Fact]
     public async Task The_connection_comes_from_MATVIEWREFRESH_CONNECTION_else_the_PG_variables()
     {
         await db.ExecuteAsync(Sample.Sql("u2"));

@@ -34,7 +34,7 @@ internal static class DemoCommandLine
         var c = context.Console;
         c.MarkupLine("[bold]matview-refresh demo[/]: starting a throwaway PostgreSQL…");
         await using var server = await ThrowawayPostgres.StartAsync(new ThrowawayPostgresOptions(), context.CancellationToken);
-        var connectionString = await server.CreateDatabaseAsync("matview_refresh_demo", context.CancellationToken);
+        var connectionString = await server.CreateDatabaseAsync(cancellationToken: context.CancellationToken);
         await using (var connection = new NpgsqlConnection(connectionString))
         {
             await connection.OpenAsync(context.CancellationToken);
