@@ -66,11 +66,15 @@ internal static class CliApp
 
     public static async Task<int> RunAsync(string[] args, TextWriter output, TextWriter error)
     {
+        // Ctrl+C (SIGINT, from a terminal or not) and SIGTERM: the handler returns at once and cancels on the thread pool, so that
+        // the cancellation callbacks (Npgsql's cancel request to the server, continuations writing to the console) never run on
+        // the runtime's signal thread.
         using var cancel = new CancellationTokenSource();
+        void Cancel() => ThreadPool.QueueUserWorkItem(_ => cancel.Cancel());
         void OnSignal(PosixSignalContext context)
         {
             context.Cancel = true;
-            cancel.Cancel();
+            Cancel();
         }
 
         using var sigint = PosixSignalRegistration.Create(PosixSignal.SIGINT, OnSignal);
