@@ -19,10 +19,7 @@ public sealed class CancelTests(CliDatabaseFixture db) : IClassFixture<CliDataba
             },
             "the refresh to run on the server");
 
-        using (var kill = Process.Start("kill", ["-INT", refresh.Id.ToString(System.Globalization.CultureInfo.InvariantCulture)]))
-        {
-            await kill.WaitForExitAsync();
-        }
+        Signals.Interrupt(refresh.Id);
 
         var run = await Cli.WaitAsync(refresh, TimeSpan.FromSeconds(60));
 
@@ -54,13 +51,7 @@ public sealed class CancelTests(CliDatabaseFixture db) : IClassFixture<CliDataba
             "the refresh to run on the server");
 
         // The tool is script's child (exec): Ctrl+C is a SIGINT to it, as the terminal sends to its foreground process.
-        using (var pgrep = Process.Start(new ProcessStartInfo("pgrep", ["-P", terminal.Id.ToString(System.Globalization.CultureInfo.InvariantCulture)]) { RedirectStandardOutput = true })!)
-        {
-            var tool = (await pgrep.StandardOutput.ReadToEndAsync()).Trim();
-            await pgrep.WaitForExitAsync();
-            using var kill = Process.Start("kill", ["-INT", tool]);
-            await kill.WaitForExitAsync();
-        }
+        Signals.Interrupt(Assert.Single(Signals.Children(terminal.Id)));
 
         var run = await Cli.WaitAsync(terminal, TimeSpan.FromSeconds(60));
 
