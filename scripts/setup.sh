@@ -31,4 +31,11 @@ if [ ! -x /usr/bin/chromium ]; then
   as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
 fi
 
+# script(1) (util-linux, package bsdutils): the CLI tests run the tool on a pseudo-terminal to test Ctrl+C with live progress.
+if ! command -v script >/dev/null 2>&1; then
+  echo "Installing script(1) (apt-get install bsdutils)..."
+  as_root apt-get update -qq
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq bsdutils >/dev/null
+fi
+
 export DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1 DOTNET_SKIP_FIRST_TIME_EXPERIENCE=1
