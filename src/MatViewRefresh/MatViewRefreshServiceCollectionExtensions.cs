@@ -11,7 +11,7 @@ public static class MatViewRefreshServiceCollectionExtensions
 {
     /// <summary>
     /// Adds <see cref="IMaterializedViewRefresher"/>, <see cref="IRefreshLog"/>, <see cref="IRefreshDebouncer"/> (flushed when the host
-    /// stops), <see cref="IRefreshScheduler"/> (started and stopped with the host when schedules are configured), and the default <see cref="IRefreshExecutor"/> and <see cref="IRefreshTaskFactory"/>.
+    /// stops), <see cref="IRefreshQueue"/> (its worker runs with the host when <see cref="DurableRefreshOptions.Enabled"/>), <see cref="IRefreshScheduler"/> (started and stopped with the host when schedules are configured), and the default <see cref="IRefreshExecutor"/> and <see cref="IRefreshTaskFactory"/>.
     /// Uses the <see cref="Npgsql.NpgsqlDataSource"/> registered in DI, else builds one from
     /// <see cref="MatViewRefreshOptions.ConnectionString"/>. Options are validated when the host starts.
     /// Calling it again adds nothing twice; services registered before it (an executor, a <see cref="TimeProvider"/>) are kept.
@@ -65,6 +65,9 @@ public static class MatViewRefreshServiceCollectionExtensions
         services.TryAddSingleton<IRefreshDebouncer, RefreshDebouncer>();
         services.TryAddSingleton<IDatabaseRefreshScheduler, DatabaseRefreshScheduler>();
         services.TryAddEnumerable(ServiceDescriptor.Singleton<IHostedService, RefreshDebouncerHostedService>());
+        services.TryAddSingleton<RefreshQueue>();
+        services.TryAddSingleton<IRefreshQueue>(static sp => sp.GetRequiredService<RefreshQueue>());
+        services.TryAddEnumerable(ServiceDescriptor.Singleton<IHostedService, DurableRefreshWorker>());
         services.TryAddSingleton<IScheduleTickStore, NpgsqlScheduleTickStore>();
         services.TryAddSingleton<IRefreshScheduler, RefreshScheduler>();
         services.TryAddEnumerable(ServiceDescriptor.Singleton<IHostedService, RefreshSchedulerHostedService>());

@@ -95,4 +95,28 @@ public static class MatViewRefreshEventIds
 
     /// <summary>The newest data timestamp of a schedule's views could not be read; the run itself is not affected.</summary>
     public const int ScheduleDataFreshnessFailed = 3008;
+
+    /// <summary>The durable refresh worker started.</summary>
+    public const int DurableWorkerStarted = 4000;
+
+    /// <summary>A durable run succeeded and deleted the requests it covered (with its change-to-visible lag).</summary>
+    public const int DurableRunSucceeded = 4001;
+
+    /// <summary>A durable run failed; its requests stay and the target backs off exponentially (poison targets repeat this).</summary>
+    public const int DurableRunFailed = 4002;
+
+    /// <summary>Durable requests name a target this instance cannot resolve; left to other instances (logged once per target).</summary>
+    public const int DurableTargetUnresolved = 4003;
+
+    /// <summary>A durable run found another refresh of its target running; it runs again after it.</summary>
+    public const int DurableRunCoalesced = 4004;
+
+    /// <summary>The durable worker could not read the queue or LISTEN; it tries again.</summary>
+    public const int DurablePollFailed = 4005;
+
+    /// <summary>The durable refresh worker stopped.</summary>
+    public const int DurableWorkerStopped = 4006;
+
+    /// <summary>The queue remembers no more targets enqueued by this process.</summary>
+    public const int DurableRememberedFull = 4007;
 }

@@ -84,6 +84,20 @@ CREATE TABLE IF NOT EXISTS "matview_refresh".refresh_requests (
 );
 CREATE INDEX IF NOT EXISTS refresh_requests_target_idx ON "matview_refresh".refresh_requests (target, id);
 
+-- The durable workers' state per target (written only by workers, under the target's claim lock; writers never touch it):
+-- when its last run started (MinInterval across instances), consecutive failures and when to try again (backoff of a poison
+-- target). Rows of idle targets are pruned.
+CREATE TABLE IF NOT EXISTS "matview_refresh".refresh_queue_state (
+    target      text        PRIMARY KEY,
+    last_run_at timestamptz,
+    failures    integer     NOT NULL DEFAULT 0,
+    retry_at    timestamptz,
+    last_error  text
+);
+
+-- Added for durable requests: a queued run's change-to-visible lag, from its oldest covered request to the refresh.
+ALTER TABLE "matview_refresh".refresh_history ADD COLUMN IF NOT EXISTS lag_ms double precision;
+
 -- 0.1's finish_refresh had six parameters; the seven-parameter one below replaces it (both would make calls ambiguous).
 DROP FUNCTION IF EXISTS "matview_refresh".finish_refresh(text, text, text, integer, text, regclass);
 

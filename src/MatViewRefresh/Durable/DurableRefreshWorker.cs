@@ -1,0 +1,478 @@
+using System.Collections.Concurrent;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
+using Npgsql;
+using NpgsqlTypes;
+
+namespace MatViewRefresh;
+
+/// <summary>
+/// Runs durable requests in this instance (see <see cref="IRefreshQueue"/>): finds due targets, claims one (a transaction-level
+/// advisory lock on it, then DELETE of its visible requests, both uncommitted), refreshes it through the refresher, and commits the
+/// claim only when the refresh succeeded. A failure rolls the claim back and backs the target off; a worker that dies rolls back
+/// with its connection, and another instance runs the requests.
+/// </summary>
+internal sealed class DurableRefreshWorker : BackgroundService
+{
+    private const int MaxRemembered = 10_000;
+    private static readonly TimeSpan PruneEvery = TimeSpan.FromMinutes(1);
+    private static readonly TimeSpan UnresolvedRetry = TimeSpan.FromMinutes(1);
+
+    private readonly RefreshDataSource _dataSource;
+    private readonly RefreshLogSchema _schema;
+    private readonly RefreshQueue _queue;
+    private readonly IMaterializedViewRefresher _refresher;
+    private readonly TimeProvider _time;
+    private readonly ILogger _logger;
+    private readonly DurableRefreshOptions _durable;
+    private readonly RefreshDebounceOptions _timing;
+    private readonly DurableSql _sql;
+    private readonly ConcurrentDictionary<string, Task> _running = new(StringComparer.Ordinal);
+
+    // Targets not to claim before a time (monotonic ticks): busy on another instance, or not resolvable here. Bounded.
+    private readonly ConcurrentDictionary<string, long> _notBefore = new(StringComparer.Ordinal);
+    private readonly HashSet<string> _warnedUnresolved = new(StringComparer.Ordinal);
+    private TaskCompletionSource _wake = NewSignal();
+    private int _notifyPending;
+    private long _lastPrune;
+    private long _runs;
+
+    public DurableRefreshWorker(
+        RefreshDataSource dataSource,
+        RefreshLogSchema schema,
+        RefreshQueue queue,
+        IMaterializedViewRefresher refresher,
+        TimeProvider time,
+        IOptions<MatViewRefreshOptions> options,
+        ILogger<DurableRefreshWorker> logger)
+    {
+        _dataSource = dataSource;
+        _schema = schema;
+        _queue = queue;
+        _refresher = refresher;
+        _time = time;
+        _logger = logger;
+        _durable = options.Value.Durable;
+        _timing = options.Value.Debounce;
+        _sql = new DurableSql(options.Value.Schema);
+        _lastPrune = time.GetTimestamp();
+    }
+
+    /// <summary>Runs started by this worker (succeeded, failed or found busy).</summary>
+    internal long Runs => Interlocked.Read(ref _runs);
+
+    /// <summary>
+    /// The options of a run. INTEGRATION SEAM (change capture): when <see cref="RefreshOptions"/> gains explicit days for window
+    /// targets, set them here from <paramref name="days"/>.Ranges (merged, inclusive local days) when <see cref="ChangedDays.AsConfigured"/>
+    /// is false; until then a window target is refreshed as configured (its configured days may not include backdated ones).
+    /// </summary>
+    internal RefreshOptions RunOptions(DurableRegistration registration, ChangedDays days)
+    {
+        var options = (registration.Options ?? RefreshOptions.Default) with { Trigger = _durable.Trigger, SkipIfBusy = true };
+        return days.Full ? options with { Mode = RefreshMode.Full, Strategy = WindowStrategy.Full } : options;
+    }
+
+    protected override async Task ExecuteAsync(CancellationToken stoppingToken)
+    {
+        if (!_durable.Enabled)
+        {
+            return;
+        }
+
+        await Task.Yield();
+        Log.DurableWorkerStarted(_logger, _durable.MaxConcurrentRuns, _durable.PollInterval, _durable.ListenNotify);
+        var listener = _durable.ListenNotify ? ListenAsync(stoppingToken) : Task.CompletedTask;
+        try
+        {
+            while (!stoppingToken.IsCancellationRequested)
+            {
+                Interlocked.Exchange(ref _wake, NewSignal());
+                TimeSpan wait;
+                try
+                {
+                    await _schema.EnsureIfAutomaticAsync(stoppingToken).ConfigureAwait(false);
+                    wait = await PollAsync(stoppingToken).ConfigureAwait(false);
+                    await PruneIfDueAsync(stoppingToken).ConfigureAwait(false);
+                }
+                catch (Exception e) when (!stoppingToken.IsCancellationRequested)
+                {
+                    Log.DurablePollFailed(_logger, e.Message, e);
+                    wait = _durable.PollInterval;
+                }
+
+                await WaitAsync(wait, stoppingToken).ConfigureAwait(false);
+            }
+        }
+        catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
+        {
+        }
+        finally
+        {
+            // Runs in flight were cancelled with the host: their claims roll back and the requests stay for the next worker.
+            await Task.WhenAll(_running.Values.Append(listener)).ConfigureAwait(false);
+            Log.DurableWorkerStopped(_logger, Runs);
+        }
+    }
+
+    /// <summary>Starts the due targets this instance has room for; returns how long to wait before looking again.</summary>
+    private async Task<TimeSpan> PollAsync(CancellationToken cancellationToken)
+    {
+        var free = _durable.MaxConcurrentRuns - _running.Count;
+        if (free <= 0)
+        {
+            return _durable.PollInterval; // a finishing run wakes the loop
+        }
+
+        var now = _time.GetTimestamp();
+        foreach (var (key, until) in _notBefore)
+        {
+            if (until <= now)
+            {
+                _notBefore.TryRemove(new KeyValuePair<string, long>(key, until));
+            }
+        }
+
+        var excluded = _running.Keys.Concat(_notBefore.Keys).Distinct(StringComparer.Ordinal).ToArray();
+        var due = new List<(string Target, double DueInMs)>();
+        await using (var command = _dataSource.Value.CreateCommand(_sql.Due))
+        {
+            command.Parameters.Add(new() { NpgsqlDbType = NpgsqlDbType.Array | NpgsqlDbType.Text, Value = excluded });
+            command.Parameters.Add(new() { NpgsqlDbType = NpgsqlDbType.Interval, Value = _timing.DelayMin });
+            command.Parameters.Add(new() { NpgsqlDbType = NpgsqlDbType.Interval, Value = _timing.MaxWait });
+            command.Parameters.Add(new() { NpgsqlDbType = NpgsqlDbType.Interval, Value = _timing.MinInterval });
+            command.Parameters.Add(new() { Value = free + 1 });
+            await using var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
+            while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
+            {
+                due.Add((reader.GetString(0), reader.GetDouble(1)));
+            }
+        }
+
+        var wait = _durable.PollInterval;
+        var skipped = false;
+        foreach (var (target, dueInMs) in due)
+        {
+            if (dueInMs > 0)
+            {
+                var until = TimeSpan.FromMilliseconds(dueInMs);
+                wait = until < wait ? until : wait;
+                break;
+            }
+
+            if (free == 0)
+            {
+                return TimeSpan.Zero; // more are due: look again as soon as a run finishes
+            }
+
+            if (_queue.Resolve(target) is not { } registration)
+            {
+                Unresolved(target);
+                skipped = true;
+                continue;
+            }
+
+            Launch(target, registration, cancellationToken);
+            free--;
+        }
+
+        return skipped && free > 0 ? TimeSpan.Zero : wait;
+    }
+
+    private void Launch(string key, DurableRegistration registration, CancellationToken cancellationToken)
+    {
+        var done = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        _running[key] = done.Task;
+        Interlocked.Increment(ref _runs);
+        var suppressed = ExecutionFlow.Suppress();
+        try
+        {
+            _ = Task.Run(async () =>
+            {
+                try
+                {
+                    await RunAsync(key, registration, cancellationToken).ConfigureAwait(false);
+                }
+                catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+                {
+                }
+                catch (Exception e)
+                {
+                    Log.DurableRunFailed(_logger, key, 0, e.Message, 0, e);
+                    NotBefore(key, _durable.PollInterval);
+                }
+                finally
+                {
+                    _running.TryRemove(key, out _);
+                    done.TrySetResult();
+                    Wake();
+                }
+            }, CancellationToken.None);
+        }
+        finally
+        {
+            ExecutionFlow.Restore(suppressed);
+        }
+    }
+
+    /// <summary>One run of one target: claim, refresh, settle. Every exit before the commit rolls the claim back.</summary>
+    private async Task RunAsync(string key, DurableRegistration registration, CancellationToken cancellationToken)
+    {
+        await using var connection = await _dataSource.Value.OpenConnectionAsync(cancellationToken).ConfigureAwait(false);
+        await using var transaction = await connection.BeginTransactionAsync(cancellationToken).ConfigureAwait(false);
+        bool locked;
+        DateTimeOffset claimedAt;
+        int failures;
+        await using (var command = new NpgsqlCommand(_sql.Lock, connection, transaction))
+        {
+            command.Parameters.Add(new() { NpgsqlDbType = NpgsqlDbType.Text, Value = key });
+            await using var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
+            await reader.ReadAsync(cancellationToken).ConfigureAwait(false);
+            locked = reader.GetBoolean(0);
+            claimedAt = reader.GetFieldValue<DateTimeOffset>(1);
+            failures = reader.IsDBNull(2) ? 0 : reader.GetInt32(2);
+        }
+
+        if (!locked)
+        {
+            NotBefore(key, _durable.PollInterval); // another instance is running it
+            return;
+        }
+
+        await transaction.SaveAsync("claim", cancellationToken).ConfigureAwait(false);
+        var groups = new List<(DateOnly? First, DateOnly? Last, bool Full)>();
+        long covered = 0;
+        DateTimeOffset oldest = DateTimeOffset.MaxValue;
+        await using (var command = new NpgsqlCommand(_sql.Claim, connection, transaction))
+        {
+            command.Parameters.Add(new() { NpgsqlDbType = NpgsqlDbType.Text, Value = key });
+            await using var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
+            while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
+            {
+                groups.Add((reader.IsDBNull(0) ? null : reader.GetFieldValue<DateOnly>(0), reader.IsDBNull(1) ? null : reader.GetFieldValue<DateOnly>(1), reader.GetBoolean(2)));
+                covered += reader.GetInt64(3);
+                var first = reader.GetFieldValue<DateTimeOffset>(4);
+                oldest = first < oldest ? first : oldest;
+            }
+        }
+
+        if (covered == 0)
+        {
+            await transaction.CommitAsync(cancellationToken).ConfigureAwait(false); // another instance ran them since the poll
+            return;
+        }
+
+        var days = ChangedDays.Of(groups);
+        var target = registration.Target;
+        RefreshResult result;
+        try
+        {
+            result = await _refresher.RefreshAsync(target, RunOptions(registration, days), cancellationToken).ConfigureAwait(false);
+        }
+        catch (MaterializedViewNotFoundException) when (target.Kind == RefreshTargetKind.MaterializedView && registration.Options is null)
+        {
+            Unresolved(key); // not a view: a window or function target this instance does not know; the claim rolls back
+            return;
+        }
+        catch (Exception e) when (e is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
+        {
+            result = new RefreshResult
+            {
+                Target = target,
+                Outcome = RefreshOutcome.Failed,
+                RequestedMode = RefreshMode.Auto,
+                StartedAt = _time.GetUtcNow(),
+                FinishedAt = _time.GetUtcNow(),
+                Error = new RefreshError(null, e.Message, e),
+            };
+        }
+
+        if (result.Success)
+        {
+            double? lag = null;
+            await using (var batch = new NpgsqlBatch(connection, transaction))
+            {
+                if (result.DataAsOf is { } asOf && result.RefreshedAt is { } refreshedAt)
+                {
+                    lag = Math.Max(0, (refreshedAt - oldest).TotalMilliseconds);
+                    batch.BatchCommands.Add(Command(_sql.Lag, target.LogName, target.Scope, asOf, claimedAt, refreshedAt, oldest));
+                }
+
+                batch.BatchCommands.Add(Command(_sql.Succeeded, key, claimedAt));
+                await batch.ExecuteNonQueryAsync(CancellationToken.None).ConfigureAwait(false);
+            }
+
+            await transaction.CommitAsync(CancellationToken.None).ConfigureAwait(false);
+            Log.DurableRunSucceeded(_logger, key, covered, days.ToString(), lag ?? double.NaN);
+            return;
+        }
+
+        cancellationToken.ThrowIfCancellationRequested();
+        TimeSpan retryIn;
+        string? error = null;
+        if (result.Outcome == RefreshOutcome.Coalesced)
+        {
+            retryIn = _timing.DelayMin; // another refresh of it (not queued) is running: its snapshot may predate our requests
+            Log.DurableRunCoalesced(_logger, key);
+        }
+        else
+        {
+            failures++;
+            retryIn = DurableTiming.Backoff(failures, _timing);
+            error = result.Error?.ToString() ?? result.Outcome.ToString();
+            Log.DurableRunFailed(_logger, key, failures, error, retryIn.TotalMilliseconds, null);
+        }
+
+        await transaction.RollbackAsync("claim", cancellationToken).ConfigureAwait(false);
+        await using (var command = Command(_sql.SetBack, key, failures, retryIn, (object?)error ?? DBNull.Value).ToCommand(connection, transaction))
+        {
+            await command.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
+        }
+
+        await transaction.CommitAsync(cancellationToken).ConfigureAwait(false);
+    }
+
+    private static NpgsqlBatchCommand Command(string sql, params object[] values)
+    {
+        var command = new NpgsqlBatchCommand(sql);
+        foreach (var value in values)
+        {
+            command.Parameters.Add(value switch
+            {
+                string s => new NpgsqlParameter { NpgsqlDbType = NpgsqlDbType.Text, Value = s },
+                DateTimeOffset d => new NpgsqlParameter { NpgsqlDbType = NpgsqlDbType.TimestampTz, Value = d.ToUniversalTime() },
+                TimeSpan t => new NpgsqlParameter { NpgsqlDbType = NpgsqlDbType.Interval, Value = t },
+                DBNull => new NpgsqlParameter { NpgsqlDbType = NpgsqlDbType.Text, Value = DBNull.Value },
+                _ => new NpgsqlParameter { Value = value },
+            });
+        }
+
+        return command;
+    }
+
+    private void Unresolved(string key)
+    {
+        NotBefore(key, UnresolvedRetry);
+        bool first;
+        lock (_warnedUnresolved)
+        {
+            first = _warnedUnresolved.Count < MaxRemembered && _warnedUnresolved.Add(key);
+        }
+
+        if (first)
+        {
+            Log.DurableTargetUnresolved(_logger, key);
+        }
+    }
+
+    private void NotBefore(string key, TimeSpan delay)
+    {
+        if (_notBefore.Count < MaxRemembered)
+        {
+            _notBefore[key] = _time.GetTimestamp() + (long)(delay.TotalSeconds * _time.TimestampFrequency);
+        }
+    }
+
+    private async Task PruneIfDueAsync(CancellationToken cancellationToken)
+    {
+        if (_time.GetElapsedTime(_lastPrune) < PruneEvery)
+        {
+            return;
+        }
+
+        _lastPrune = _time.GetTimestamp();
+        await using var command = _dataSource.Value.CreateCommand(_sql.Prune);
+        command.Parameters.Add(new() { NpgsqlDbType = NpgsqlDbType.Interval, Value = _timing.MinInterval });
+        await command.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
+    }
+
+    private void Wake() => Volatile.Read(ref _wake).TrySetResult();
+
+    private async Task WaitAsync(TimeSpan wait, CancellationToken cancellationToken)
+    {
+        var signal = Volatile.Read(ref _wake).Task;
+        if (wait > TimeSpan.Zero && !signal.IsCompleted)
+        {
+            using var stop = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+            var delay = Task.Delay(wait, _time, stop.Token);
+            await Task.WhenAny(signal, delay).ConfigureAwait(false);
+            await stop.CancelAsync().ConfigureAwait(false);
+        }
+
+        cancellationToken.ThrowIfCancellationRequested();
+    }
+
+    /// <summary>LISTENs on the queue's channel; a notification wakes the loop once the settle delay of the new request can have passed.</summary>
+    private async Task ListenAsync(CancellationToken cancellationToken)
+    {
+        while (!cancellationToken.IsCancellationRequested)
+        {
+            try
+            {
+                await using var connection = await _dataSource.Value.OpenConnectionAsync(cancellationToken).ConfigureAwait(false);
+                connection.Notification += (_, _) => OnNotified();
+                await using (var command = new NpgsqlCommand("LISTEN " + SqlIdentifier.Quote(_queue.Channel), connection))
+                {
+                    await command.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
+                }
+
+                Wake(); // requests made while not listening
+                while (true)
+                {
+                    await connection.WaitAsync(cancellationToken).ConfigureAwait(false);
+                }
+            }
+            catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+            {
+                return;
+            }
+            catch (Exception e)
+            {
+                Log.DurablePollFailed(_logger, "LISTEN: " + e.Message, e);
+                try
+                {
+                    await Task.Delay(_durable.PollInterval, _time, cancellationToken).ConfigureAwait(false);
+                }
+                catch (OperationCanceledException)
+                {
+                    return;
+                }
+            }
+        }
+    }
+
+    private void OnNotified()
+    {
+        // A burst of notifications makes one wake-up, when the first request can be due (its settle delay, at least 10 ms).
+        if (Interlocked.Exchange(ref _notifyPending, 1) == 1)
+        {
+            return;
+        }
+
+        var delay = _timing.DelayMin < TimeSpan.FromMilliseconds(10) ? TimeSpan.FromMilliseconds(10) : _timing.DelayMin;
+        ITimer? timer = null;
+        timer = _time.CreateTimer(_ =>
+        {
+            Interlocked.Exchange(ref _notifyPending, 0);
+            Wake();
+            timer?.Dispose();
+        }, null, delay, Timeout.InfiniteTimeSpan);
+    }
+
+    private static TaskCompletionSource NewSignal() => new(TaskCreationOptions.RunContinuationsAsynchronously);
+}
+
+internal static class DurableBatchCommandExtensions
+{
+    /// <summary>A batch command's SQL and parameters as a standalone command.</summary>
+    public static NpgsqlCommand ToCommand(this NpgsqlBatchCommand batchCommand, NpgsqlConnection connection, NpgsqlTransaction transaction)
+    {
+        var command = new NpgsqlCommand(batchCommand.CommandText, connection, transaction);
+        foreach (NpgsqlParameter parameter in batchCommand.Parameters)
+        {
+            command.Parameters.Add(parameter.Clone());
+        }
+
+        return command;
+    }
+}
