@@ -254,6 +254,41 @@ public sealed class DurableQueueTests(DatabaseFixture db) : IClassFixture<Databa
         Assert.Equal(0L, await db.ScalarAsync<long>("SELECT count(*) FROM matview_refresh.refresh_history"));
     }
 
+    [Fact]
+    public async Task Bad_input_is_refused_with_a_message_naming_it_and_writes_nothing()
+    {
+        var queue = Instance().GetRequiredService<IRefreshQueue>();
+        var window = RefreshTarget.Window("q.mart", "k", "SELECT * FROM q.mart WHERE k >= @from AND k < @to");
+        await using (var connection = await db.DataSource.OpenConnectionAsync())
+        {
+            await using var transaction = await connection.BeginTransactionAsync();
+            var notWindow = await Assert.ThrowsAsync<ArgumentException>(() => queue.EnqueueDaysAsync(QueueTestTargets.Key(1), March(1), March(2), transaction));
+            Assert.Contains("q.refresh_key(k=1) is a Function target", notWindow.Message, StringComparison.Ordinal);
+            var reversed = await Assert.ThrowsAsync<ArgumentException>(() => queue.EnqueueDaysAsync(window, March(5), March(2), transaction));
+            Assert.Contains("2025-03-02 is before the first day 2025-03-05", reversed.Message, StringComparison.Ordinal);
+            await transaction.CommitAsync();
+            var completed = await Assert.ThrowsAsync<ArgumentException>(() => queue.EnqueueAsync(window, transaction, CancellationToken.None));
+            Assert.Contains("transaction is completed", completed.Message, StringComparison.Ordinal);
+        }
+
+        await using var closed = db.DataSource.CreateConnection();
+        var notOpen = await Assert.ThrowsAsync<ArgumentException>(() => queue.EnqueueAsync(window, closed, CancellationToken.None));
+        Assert.Contains("The connection is Closed, not open", notOpen.Message, StringComparison.Ordinal);
+        Assert.Equal(0L, await db.ScalarAsync<long>("SELECT count(*) FROM matview_refresh.refresh_requests"));
+
+        // The days overload writes the days for the worker to merge.
+        await using (var connection = await db.DataSource.OpenConnectionAsync())
+        await using (var transaction = await connection.BeginTransactionAsync())
+        {
+            await queue.EnqueueDaysAsync(window, March(2), March(4), transaction);
+            await transaction.CommitAsync();
+        }
+
+        Assert.Equal("q.mart 2025-03-02 2025-03-04", await db.ScalarAsync<string>("SELECT target || ' ' || first_day || ' ' || last_day FROM matview_refresh.refresh_requests"));
+    }
+
+    private static DateOnly March(int day) => new(2025, 3, day);
+
     [Theory]
     [InlineData(2)]
     [InlineData(4)]

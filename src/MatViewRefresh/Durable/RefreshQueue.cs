@@ -114,8 +114,22 @@ internal sealed class RefreshQueue : IRefreshQueue
         return target.WithDefaultSchema(_options.DefaultSchema);
     }
 
-    private static NpgsqlConnection OpenConnection(NpgsqlTransaction transaction) =>
-        transaction.Connection ?? throw new ArgumentException("The transaction is completed (committed or rolled back): enqueue inside an open transaction.", nameof(transaction));
+    private static NpgsqlConnection OpenConnection(NpgsqlTransaction transaction)
+    {
+        const string Completed = "The transaction is completed (committed or rolled back): enqueue inside an open transaction.";
+        var connection = transaction.Connection ?? throw new ArgumentException(Completed, nameof(transaction));
+        try
+        {
+            // Npgsql refuses a completed transaction here (its IsCompleted is not public); no I/O.
+            using var probe = new NpgsqlCommand(null, connection, transaction);
+        }
+        catch (InvalidOperationException e)
+        {
+            throw new ArgumentException(Completed, nameof(transaction), e);
+        }
+
+        return connection;
+    }
 
     private async Task InsertAsync(RefreshTarget target, DateOnly? firstDay, DateOnly? lastDay, NpgsqlConnection connection, NpgsqlTransaction? transaction, CancellationToken cancellationToken)
     {
