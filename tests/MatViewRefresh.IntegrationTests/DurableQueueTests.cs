@@ -66,11 +66,25 @@ public sealed class DurableQueueTests(DatabaseFixture db) : IClassFixture<Databa
         {
             await worker.StopAsync(CancellationToken.None);
         }
+
+        foreach (var process in _processes)
+        {
+            try
+            {
+                process.Kill();
+                await process.WaitForExitAsync();
+            }
+            catch (InvalidOperationException)
+            {
+                // exited already (and disposed)
+            }
+        }
     }
 
     private readonly List<IHostedService> _workers = [];
+    private readonly List<Process> _processes = [];
 
-    private ServiceProvider Instance(TimeSpan? settle = null, int maxConcurrentRuns = 4, RecordingLoggerProvider? logs = null) => db.CreateServices(o =>
+    private ServiceProvider Instance(TimeSpan? settle = null, int maxConcurrentRuns = 4, RecordingLoggerProvider? logs = null, TimeSpan? maxWait = null) => db.CreateServices(o =>
     {
         var delay = settle ?? TimeSpan.FromMilliseconds(20);
         o.Durable.Enabled = true;
@@ -79,7 +93,7 @@ public sealed class DurableQueueTests(DatabaseFixture db) : IClassFixture<Databa
         o.Durable.Resolver = QueueTestTargets.Resolve;
         o.Debounce.DelayMin = delay;
         o.Debounce.DelayMax = delay;
-        o.Debounce.MaxWait = delay + TimeSpan.FromMilliseconds(300);
+        o.Debounce.MaxWait = maxWait ?? delay + TimeSpan.FromMilliseconds(300);
         o.Debounce.MinInterval = TimeSpan.Zero;
         o.Debounce.FailureRetryDelay = TimeSpan.FromMilliseconds(100);
         o.Debounce.FailureRetryMaxDelay = TimeSpan.FromSeconds(1);
@@ -115,9 +129,25 @@ public sealed class DurableQueueTests(DatabaseFixture db) : IClassFixture<Databa
         }
     }
 
-    private Task QuiescentAsync(TimeSpan? timeout = null) => DatabaseFixture.EventuallyAsync(
-        async () => await db.ScalarAsync<long>("SELECT count(*) FROM matview_refresh.refresh_requests") == 0,
-        "every durable request run and deleted", timeout ?? TimeSpan.FromSeconds(60));
+    private async Task QuiescentAsync(TimeSpan? timeout = null)
+    {
+        try
+        {
+            await DatabaseFixture.EventuallyAsync(
+                async () => await db.ScalarAsync<long>("SELECT count(*) FROM matview_refresh.refresh_requests") == 0,
+                "every durable request run and deleted", timeout ?? TimeSpan.FromSeconds(60));
+        }
+        catch (TimeoutException e)
+        {
+            var left = await db.ScalarAsync<string>("""
+                SELECT format('%s request(s) of %s target(s) left; state: %s; sessions: %s',
+                    (SELECT count(*) FROM matview_refresh.refresh_requests), (SELECT count(DISTINCT target) FROM matview_refresh.refresh_requests),
+                    (SELECT string_agg(format('%s failures=%s retry_at=%s %s', target, failures, retry_at, left(last_error, 200)), '; ') FROM matview_refresh.refresh_queue_state WHERE failures > 0 OR retry_at > now()),
+                    (SELECT string_agg(format('%s/%s/%s', state, wait_event, left(query, 60)), '; ') FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()))
+                """);
+            throw new TimeoutException(e.Message + ": " + left, e);
+        }
+    }
 
     [Fact]
     public async Task Request_enqueued_in_a_rolled_back_transaction_never_runs()
@@ -294,8 +324,9 @@ public sealed class DurableQueueTests(DatabaseFixture db) : IClassFixture<Databa
     [InlineData(4)]
     public async Task Workers_in_several_containers_and_a_separate_process_reflect_every_committed_change_without_overlapping_runs(int containers)
     {
-        var instances = Enumerable.Range(0, containers).Select(_ => Instance(settle: TimeSpan.FromMilliseconds(100))).ToArray();
-        using var process = await StartHostAsync("worker", "100", "ready");
+        // Settle 1 s, MaxWait 3 s: a key's requests within a second or so share a run.
+        var instances = Enumerable.Range(0, containers).Select(_ => Instance(settle: TimeSpan.FromSeconds(1), maxWait: TimeSpan.FromSeconds(3))).ToArray();
+        using var process = await StartHostAsync("worker", "1000", "ready");
         foreach (var instance in instances)
         {
             await StartWorkerAsync(instance);
@@ -305,14 +336,19 @@ public sealed class DurableQueueTests(DatabaseFixture db) : IClassFixture<Databa
         var committed = 0;
         var writers = Enumerable.Range(0, 8).Select(w => Task.Run(async () =>
         {
+            // Bursts, as ingest clients send them: a few transactions on one key back to back, one in ten rolled back.
             var random = new Random(w);
-            for (var i = 0; i < 400; i++)
+            for (var burst = 0; burst < 200; burst++)
             {
-                var commit = random.Next(10) != 0;
-                await WriteAsync(instances[random.Next(instances.Length)].GetRequiredService<IRefreshQueue>(), random.Next(keys), random.Next(1, 100), commit);
-                if (commit)
+                var key = random.Next(keys);
+                for (var i = random.Next(2, 9); i > 0; i--)
                 {
-                    Interlocked.Increment(ref committed);
+                    var commit = random.Next(10) != 0;
+                    await WriteAsync(instances[random.Next(instances.Length)].GetRequiredService<IRefreshQueue>(), key, random.Next(1, 100), commit);
+                    if (commit)
+                    {
+                        Interlocked.Increment(ref committed);
+                    }
                 }
             }
         })).ToArray();
@@ -323,7 +359,7 @@ public sealed class DurableQueueTests(DatabaseFixture db) : IClassFixture<Databa
         Assert.Equal(0L, await db.ScalarAsync<long>(Mismatches));
         Assert.Equal(0L, await db.ScalarAsync<long>(Overlaps));
         var runs = await db.ScalarAsync<long>("SELECT count(*) FROM q.runs");
-        Assert.True(runs < committed * 0.75, $"{runs} runs for {committed} committed requests");
+        Assert.True(runs < committed / 3, $"{runs} runs for {committed} committed requests");
         Assert.Equal(runs, await db.ScalarAsync<long>("SELECT count(*) FROM matview_refresh.refresh_history WHERE success AND trigger = 'queue' AND lag_ms IS NOT NULL"));
     }
 
@@ -383,6 +419,7 @@ public sealed class DurableQueueTests(DatabaseFixture db) : IClassFixture<Databa
         start.ArgumentList.Add(db.ConnectionString);
         start.ArgumentList.Add(argument);
         var process = Process.Start(start)!;
+        _processes.Add(process);
         var errors = new System.Collections.Concurrent.ConcurrentQueue<string>();
         process.ErrorDataReceived += (_, e) => errors.Enqueue(e.Data ?? string.Empty);
         process.BeginErrorReadLine();
@@ -392,6 +429,7 @@ public sealed class DurableQueueTests(DatabaseFixture db) : IClassFixture<Databa
                 ?? throw new InvalidOperationException($"The test host ({mode}) exited with {(process.WaitForExit(5000) ? process.ExitCode : -1)} before printing '{readyLine}': {string.Join('\n', errors)}");
             if (line.Contains(readyLine, StringComparison.Ordinal))
             {
+                _ = process.StandardOutput.ReadToEndAsync(); // keep draining: a full pipe would block the process mid-run
                 return process;
             }
         }

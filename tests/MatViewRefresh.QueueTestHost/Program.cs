@@ -6,6 +6,7 @@ using System.Globalization;
 using MatViewRefresh;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
 using Npgsql;
 
 if (args.Length < 3)
@@ -17,6 +18,8 @@ if (args.Length < 3)
 var (mode, connectionString) = (args[0], args[1]);
 var settle = mode == "worker" ? TimeSpan.FromMilliseconds(int.Parse(args[2], CultureInfo.InvariantCulture)) : TimeSpan.FromHours(1);
 var builder = Host.CreateApplicationBuilder();
+builder.Logging.ClearProviders(); // stdout is the test's control channel: no per-run log lines to fill its pipe
+builder.Logging.AddConsole(o => o.LogToStandardErrorThreshold = LogLevel.Trace).SetMinimumLevel(LogLevel.Warning);
 builder.Services.AddSingleton(NpgsqlDataSource.Create(connectionString));
 builder.Services.AddMatViewRefresh(o =>
 {

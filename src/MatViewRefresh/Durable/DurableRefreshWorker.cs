@@ -28,14 +28,17 @@ internal sealed class DurableRefreshWorker : BackgroundService
     private readonly DurableRefreshOptions _durable;
     private readonly RefreshDebounceOptions _timing;
     private readonly DurableSql _sql;
+    private readonly Func<double> _random;
     private readonly ConcurrentDictionary<string, Task> _running = new(StringComparer.Ordinal);
 
     // Targets not to claim before a time (monotonic ticks): busy on another instance, or not resolvable here. Bounded.
     private readonly ConcurrentDictionary<string, long> _notBefore = new(StringComparer.Ordinal);
     private readonly HashSet<string> _warnedUnresolved = new(StringComparer.Ordinal);
+    private readonly Queue<string> _ready = new(); // due targets read by the last poll, not yet started (the loop's alone)
     private TaskCompletionSource _wake = NewSignal();
     private int _notifyPending;
     private long _lastPrune;
+    private long _lastPoll;
     private long _runs;
 
     public DurableRefreshWorker(
@@ -56,6 +59,7 @@ internal sealed class DurableRefreshWorker : BackgroundService
         _durable = options.Value.Durable;
         _timing = options.Value.Debounce;
         _sql = new DurableSql(options.Value.Schema);
+        _random = options.Value.Randomizer;
         _lastPrune = time.GetTimestamp();
     }
 
@@ -115,7 +119,12 @@ internal sealed class DurableRefreshWorker : BackgroundService
         }
     }
 
-    /// <summary>Starts the due targets this instance has room for; returns how long to wait before looking again.</summary>
+    /// <summary>
+    /// Starts the due targets this instance has room for; returns how long to wait before looking again. One query fetches a
+    /// batch of due targets (in random order, so instances do not all try the same one first); finishing runs take the next from
+    /// the batch, and the queue is read again when the batch is used up or PollInterval has passed: under load the (whole-table)
+    /// due query runs a few times a second, not once per run.
+    /// </summary>
     private async Task<TimeSpan> PollAsync(CancellationToken cancellationToken)
     {
         var free = _durable.MaxConcurrentRuns - _running.Count;
@@ -124,45 +133,18 @@ internal sealed class DurableRefreshWorker : BackgroundService
             return _durable.PollInterval; // a finishing run wakes the loop
         }
 
-        var now = _time.GetTimestamp();
-        foreach (var (key, until) in _notBefore)
-        {
-            if (until <= now)
-            {
-                _notBefore.TryRemove(new KeyValuePair<string, long>(key, until));
-            }
-        }
-
-        var excluded = _running.Keys.Concat(_notBefore.Keys).Distinct(StringComparer.Ordinal).ToArray();
-        var due = new List<(string Target, double DueInMs)>();
-        await using (var command = _dataSource.Value.CreateCommand(_sql.Due))
-        {
-            command.Parameters.Add(new() { NpgsqlDbType = NpgsqlDbType.Array | NpgsqlDbType.Text, Value = excluded });
-            command.Parameters.Add(new() { NpgsqlDbType = NpgsqlDbType.Interval, Value = _timing.DelayMin });
-            command.Parameters.Add(new() { NpgsqlDbType = NpgsqlDbType.Interval, Value = _timing.MaxWait });
-            command.Parameters.Add(new() { NpgsqlDbType = NpgsqlDbType.Interval, Value = _timing.MinInterval });
-            command.Parameters.Add(new() { Value = free + 1 });
-            await using var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
-            while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
-            {
-                due.Add((reader.GetString(0), reader.GetDouble(1)));
-            }
-        }
-
         var wait = _durable.PollInterval;
-        var skipped = false;
-        foreach (var (target, dueInMs) in due)
+        if (_ready.Count == 0 || _time.GetElapsedTime(_lastPoll) >= _durable.PollInterval)
         {
-            if (dueInMs > 0)
-            {
-                var until = TimeSpan.FromMilliseconds(dueInMs);
-                wait = until < wait ? until : wait;
-                break;
-            }
+            wait = await ReadDueAsync(cancellationToken).ConfigureAwait(false);
+        }
 
-            if (free == 0)
+        var skipped = false;
+        while (free > 0 && _ready.TryDequeue(out var target))
+        {
+            if (_running.ContainsKey(target) || _notBefore.ContainsKey(target))
             {
-                return TimeSpan.Zero; // more are due: look again as soon as a run finishes
+                continue;
             }
 
             if (_queue.Resolve(target) is not { } registration)
@@ -176,7 +158,54 @@ internal sealed class DurableRefreshWorker : BackgroundService
             free--;
         }
 
-        return skipped && free > 0 ? TimeSpan.Zero : wait;
+        return _ready.Count > 0 ? _durable.PollInterval : skipped && free > 0 ? TimeSpan.Zero : wait;
+    }
+
+    /// <summary>Reads a batch of due targets into the ready list; returns the time until the next one not yet due (at most PollInterval).</summary>
+    private async Task<TimeSpan> ReadDueAsync(CancellationToken cancellationToken)
+    {
+        _lastPoll = _time.GetTimestamp();
+        var now = _lastPoll;
+        foreach (var (key, until) in _notBefore)
+        {
+            if (until <= now)
+            {
+                _notBefore.TryRemove(new KeyValuePair<string, long>(key, until));
+            }
+        }
+
+        var excluded = _running.Keys.Concat(_notBefore.Keys).Distinct(StringComparer.Ordinal).ToArray();
+        var due = new List<string>();
+        var wait = _durable.PollInterval;
+        await using (var command = _dataSource.Value.CreateCommand(_sql.Due))
+        {
+            command.Parameters.Add(new() { NpgsqlDbType = NpgsqlDbType.Array | NpgsqlDbType.Text, Value = excluded });
+            command.Parameters.Add(new() { NpgsqlDbType = NpgsqlDbType.Interval, Value = _timing.DelayMin });
+            command.Parameters.Add(new() { NpgsqlDbType = NpgsqlDbType.Interval, Value = _timing.MaxWait });
+            command.Parameters.Add(new() { NpgsqlDbType = NpgsqlDbType.Interval, Value = _timing.MinInterval });
+            command.Parameters.Add(new() { Value = Math.Max(_durable.MaxConcurrentRuns * 32, 256) });
+            await using var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
+            while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
+            {
+                var dueInMs = reader.GetDouble(1);
+                if (dueInMs > 0)
+                {
+                    var until = TimeSpan.FromMilliseconds(dueInMs);
+                    wait = until < wait ? until : wait;
+                    break;
+                }
+
+                due.Add(reader.GetString(0));
+            }
+        }
+
+        _ready.Clear();
+        foreach (var target in due.OrderBy(_ => _random()))
+        {
+            _ready.Enqueue(target);
+        }
+
+        return wait;
     }
 
     private void Launch(string key, DurableRegistration registration, CancellationToken cancellationToken)
