@@ -12,6 +12,11 @@ if (args is ["window", .. var windowOptions])
     return await WindowReport.RunAsync(windowOptions);
 }
 
+if (args is ["queue", .. var queueOptions])
+{
+    return await QueueReport.RunAsync(queueOptions);
+}
+
 if (args is ["overhead", .. var options])
 {
     return await OverheadReport.RunAsync(options);

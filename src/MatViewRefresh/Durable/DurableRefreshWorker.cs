@@ -174,7 +174,9 @@ internal sealed class DurableRefreshWorker : BackgroundService
             }
         }
 
-        var excluded = _running.Keys.Concat(_notBefore.Keys).Distinct(StringComparer.Ordinal).ToArray();
+        // Only the (few) running targets are left out in SQL: comparing every pending row with thousands of skipped targets
+        // would cost more than the query itself. Skipped ones are passed over here, with the limit raised to match.
+        var excluded = _running.Keys.ToArray();
         var due = new List<string>();
         var wait = _durable.PollInterval;
         await using (var command = _dataSource.Value.CreateCommand(_sql.Due))
@@ -183,7 +185,7 @@ internal sealed class DurableRefreshWorker : BackgroundService
             command.Parameters.Add(new() { NpgsqlDbType = NpgsqlDbType.Interval, Value = _timing.DelayMin });
             command.Parameters.Add(new() { NpgsqlDbType = NpgsqlDbType.Interval, Value = _timing.MaxWait });
             command.Parameters.Add(new() { NpgsqlDbType = NpgsqlDbType.Interval, Value = _timing.MinInterval });
-            command.Parameters.Add(new() { Value = Math.Max(_durable.MaxConcurrentRuns * 32, 256) });
+            command.Parameters.Add(new() { Value = Math.Max(_durable.MaxConcurrentRuns * 32, 256) + _notBefore.Count });
             await using var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
             while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
             {
@@ -195,7 +197,11 @@ internal sealed class DurableRefreshWorker : BackgroundService
                     break;
                 }
 
-                due.Add(reader.GetString(0));
+                var target = reader.GetString(0);
+                if (!_notBefore.ContainsKey(target))
+                {
+                    due.Add(target);
+                }
             }
         }
 

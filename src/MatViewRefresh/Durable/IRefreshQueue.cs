@@ -34,6 +34,16 @@ public interface IRefreshQueue
     /// <exception cref="ArgumentException">The transaction is completed, or the target is not valid; the message names it. Nothing was written.</exception>
     Task EnqueueAsync(RefreshTarget target, NpgsqlTransaction transaction, CancellationToken cancellationToken);
 
+    /// <summary>
+    /// Appends one request per target (as configured), in <paramref name="transaction"/>, in one round trip: for a batch that
+    /// changed the data of many targets (a request per distinct target is enough).
+    /// </summary>
+    /// <param name="targets">The targets; none <see langword="null"/>.</param>
+    /// <param name="transaction">The caller's open transaction: the requests commit or roll back with it.</param>
+    /// <param name="cancellationToken">Cancels the insert.</param>
+    /// <exception cref="ArgumentException">A target is <see langword="null"/> (the message gives its position) or the transaction is completed. Nothing was written.</exception>
+    Task EnqueueAsync(IEnumerable<RefreshTarget> targets, NpgsqlTransaction transaction, CancellationToken cancellationToken);
+
     /// <summary>Appends a request on an open connection outside any explicit transaction: it commits at once.</summary>
     /// <param name="target">The view, function or window target.</param>
     /// <param name="connection">An open connection.</param>

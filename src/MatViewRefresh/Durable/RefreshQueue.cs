@@ -19,6 +19,8 @@ internal sealed class RefreshQueue : IRefreshQueue
     private readonly ILogger _logger;
     private readonly string _insert;
     private readonly string _insertAndNotify;
+    private readonly string _insertMany;
+    private readonly string _insertManyAndNotify;
     private int _rememberedFullLogged;
 
     public RefreshQueue(RefreshLogSchema schema, IOptions<MatViewRefreshOptions> options, ILogger<RefreshQueue> logger)
@@ -30,6 +32,8 @@ internal sealed class RefreshQueue : IRefreshQueue
         var table = SqlIdentifier.Quote(_options.Schema) + ".refresh_requests";
         _insert = $"INSERT INTO {table} (target, first_day, last_day) VALUES ($1, $2, $3)";
         _insertAndNotify = $"WITH r AS ({_insert} RETURNING 1) SELECT pg_notify($4, '') FROM r";
+        _insertMany = $"INSERT INTO {table} (target) SELECT unnest($1::text[])";
+        _insertManyAndNotify = $"WITH r AS ({_insertMany} RETURNING 1) SELECT pg_notify($2, '') FROM (SELECT 1 FROM r LIMIT 1) n";
     }
 
     /// <summary>The NOTIFY channel of the queue in this schema.</summary>
@@ -47,6 +51,47 @@ internal sealed class RefreshQueue : IRefreshQueue
     {
         ArgumentNullException.ThrowIfNull(transaction);
         return InsertAsync(Checked(target), null, null, OpenConnection(transaction), transaction, cancellationToken);
+    }
+
+    public async Task EnqueueAsync(IEnumerable<RefreshTarget> targets, NpgsqlTransaction transaction, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(targets);
+        ArgumentNullException.ThrowIfNull(transaction);
+        var texts = new List<string>();
+        foreach (var target in targets)
+        {
+            if (target is null)
+            {
+                throw new ArgumentException($"Target {texts.Count + 1} of the batch is null; nothing was enqueued.", nameof(targets));
+            }
+
+            var resolved = Checked(target);
+            var text = resolved.ToString();
+            Remember(text, resolved);
+            texts.Add(text);
+        }
+
+        var connection = OpenConnection(transaction);
+        if (texts.Count == 0)
+        {
+            return;
+        }
+
+        await _schema.EnsureIfAutomaticAsync(cancellationToken).ConfigureAwait(false);
+        var notify = _options.Durable.ListenNotify;
+        await using var command = new NpgsqlCommand(notify ? _insertManyAndNotify : _insertMany, connection, transaction);
+        command.Parameters.Add(new() { NpgsqlDbType = NpgsqlDbType.Array | NpgsqlDbType.Text, Value = texts });
+        if (notify)
+        {
+            command.Parameters.Add(new() { NpgsqlDbType = NpgsqlDbType.Text, Value = Channel });
+        }
+
+        if (_options.PrepareStatements)
+        {
+            await command.PrepareAsync(cancellationToken).ConfigureAwait(false);
+        }
+
+        await command.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
     }
 
     public Task EnqueueAsync(RefreshTarget target, NpgsqlConnection connection, CancellationToken cancellationToken)
