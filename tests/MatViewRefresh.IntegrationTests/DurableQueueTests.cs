@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
+using MatViewRefresh.Testing;
 using Npgsql;
 
 namespace MatViewRefresh.IntegrationTests;
@@ -9,7 +10,8 @@ namespace MatViewRefresh.IntegrationTests;
 /// Durable requests on a real server: q.refresh_key(k) recomputes one key's row of q.mart from q.src and records its run
 /// interval in q.runs; a key listed in q.slow sleeps first, one listed in q.poison always fails.
 /// </summary>
-public sealed class DurableQueueTests(DatabaseFixture db) : IClassFixture<DatabaseFixture>, IAsyncLifetime
+[Collection(DurableQueueCollection.Name)]
+public sealed class DurableQueueTests(OwnServerDatabaseFixture db) : IClassFixture<OwnServerDatabaseFixture>, IAsyncLifetime
 {
     private const string Schema = """
         CREATE SCHEMA IF NOT EXISTS q;
@@ -67,6 +69,12 @@ public sealed class DurableQueueTests(DatabaseFixture db) : IClassFixture<Databa
             await worker.StopAsync(CancellationToken.None);
         }
 
+        // Each instance holds a pool of connections: close them now, not when the class ends (the server allows 200).
+        foreach (var instance in _instances)
+        {
+            await instance.DisposeAsync();
+        }
+
         foreach (var process in _processes)
         {
             try
@@ -83,8 +91,9 @@ public sealed class DurableQueueTests(DatabaseFixture db) : IClassFixture<Databa
 
     private readonly List<IHostedService> _workers = [];
     private readonly List<Process> _processes = [];
+    private readonly List<ServiceProvider> _instances = [];
 
-    private ServiceProvider Instance(TimeSpan? settle = null, int maxConcurrentRuns = 4, RecordingLoggerProvider? logs = null, TimeSpan? maxWait = null) => db.CreateServices(o =>
+    private ServiceProvider Instance(TimeSpan? settle = null, int maxConcurrentRuns = 4, RecordingLoggerProvider? logs = null, TimeSpan? maxWait = null) => Track(db.CreateServices(o =>
     {
         var delay = settle ?? TimeSpan.FromMilliseconds(20);
         o.Durable.Enabled = true;
@@ -97,7 +106,13 @@ public sealed class DurableQueueTests(DatabaseFixture db) : IClassFixture<Databa
         o.Debounce.MinInterval = TimeSpan.Zero;
         o.Debounce.FailureRetryDelay = TimeSpan.FromMilliseconds(100);
         o.Debounce.FailureRetryMaxDelay = TimeSpan.FromSeconds(1);
-    }, logs: logs);
+    }, logs: logs));
+
+    private ServiceProvider Track(ServiceProvider services)
+    {
+        _instances.Add(services);
+        return services;
+    }
 
     private async Task<IHostedService> StartWorkerAsync(ServiceProvider services)
     {
@@ -267,12 +282,12 @@ public sealed class DurableQueueTests(DatabaseFixture db) : IClassFixture<Databa
     public async Task Requests_for_a_target_this_instance_cannot_resolve_are_left_and_reported_once()
     {
         var logs = new RecordingLoggerProvider();
-        var services = db.CreateServices(o =>
+        var services = Track(db.CreateServices(o =>
         {
             o.Durable.Enabled = true;
             o.Durable.PollInterval = TimeSpan.FromMilliseconds(50);
             o.Debounce.DelayMin = o.Debounce.DelayMax = TimeSpan.Zero;
-        }, logs: logs);
+        }, logs: logs));
         await db.ExecuteAsync("INSERT INTO matview_refresh.refresh_requests (target) VALUES ('q.refresh_key(k=5)'), ('q.refresh_key(k=5)'), ('q.src')");
         await StartWorkerAsync(services);
         await logs.WhenLogged(MatViewRefreshEventIds.DurableTargetUnresolved).WaitAsync(TimeSpan.FromSeconds(20));
@@ -439,5 +454,35 @@ public sealed class DurableQueueTests(DatabaseFixture db) : IClassFixture<Databa
     {
         process.StandardInput.Close();
         await process.WaitForExitAsync().WaitAsync(TimeSpan.FromSeconds(30));
+    }
+}
+
+/// <summary>
+/// The durable queue's tests run alone, after the parallel ones: several app instances and a separate process at once use
+/// many connections, and their load would slow the timing-sensitive tests of other classes.
+/// </summary>
+[CollectionDefinition(Name, DisableParallelization = true)]
+public sealed class DurableQueueCollection
+{
+    public const string Name = "Durable queue (not parallel)";
+}
+
+/// <summary>
+/// A database on a server of its own: the durable queue's tests run several app instances and a separate process at once,
+/// and must not compete for the shared server's 200 connections with the rest of the suite.
+/// </summary>
+public sealed class OwnServerDatabaseFixture : DatabaseFixture
+{
+    private ThrowawayPostgres? _server;
+
+    protected override async Task<ThrowawayPostgres> ServerAsync() => _server = await ThrowawayPostgres.StartAsync();
+
+    public override async Task DisposeAsync()
+    {
+        await base.DisposeAsync();
+        if (_server is not null)
+        {
+            await _server.DisposeAsync();
+        }
     }
 }
