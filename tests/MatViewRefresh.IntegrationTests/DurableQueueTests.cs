@@ -225,6 +225,30 @@ public sealed class DurableQueueTests(OwnServerDatabaseFixture db) : IClassFixtu
     }
 
     [Fact]
+    public async Task With_ListenNotify_a_request_wakes_a_worker_that_would_otherwise_poll_only_hourly()
+    {
+        var logs = new RecordingLoggerProvider();
+        var services = Track(db.CreateServices(o =>
+        {
+            o.Durable.Enabled = true;
+            o.Durable.ListenNotify = true;
+            o.Durable.PollInterval = TimeSpan.FromHours(1);
+            o.Durable.Resolver = QueueTestTargets.Resolve;
+            o.Debounce.DelayMin = o.Debounce.DelayMax = TimeSpan.Zero;
+            o.Debounce.MinInterval = TimeSpan.Zero;
+        }, logs: logs));
+        await StartWorkerAsync(services);
+        await logs.WhenLogged(MatViewRefreshEventIds.DurableWorkerStarted).WaitAsync(TimeSpan.FromSeconds(20));
+        await DatabaseFixture.EventuallyAsync(
+            async () => await db.ScalarAsync<long>("SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND query LIKE 'LISTEN %'") == 1,
+            "the worker listening");
+
+        await WriteAsync(services.GetRequiredService<IRefreshQueue>(), 3, 30);
+        await QuiescentAsync(TimeSpan.FromSeconds(20)); // well before the next poll, an hour away
+        Assert.Equal(30L, await db.ScalarAsync<long>("SELECT total FROM q.mart WHERE k = 3"));
+    }
+
+    [Fact]
     public async Task Request_committed_while_its_target_runs_stays_and_causes_one_more_run()
     {
         var services = Instance();
