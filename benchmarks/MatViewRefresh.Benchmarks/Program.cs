@@ -17,6 +17,11 @@ if (args is ["capture", .. var captureOptions])
     return await CaptureReport.RunAsync(captureOptions);
 }
 
+if (args is ["queue", .. var queueOptions])
+{
+    return await QueueReport.RunAsync(queueOptions);
+}
+
 if (args is ["overhead", .. var options])
 {
     return await OverheadReport.RunAsync(options);

@@ -1,6 +1,7 @@
 using System.Globalization;
 using System.Text.Json;
 using MatViewRefresh;
+using Microsoft.Extensions.Options;
 using Npgsql;
 
 namespace IngestApi;
@@ -18,7 +19,9 @@ public static class IngestApp
     public static void ConfigureServices(WebApplicationBuilder builder, string connectionString)
     {
         builder.Services.AddSingleton(NpgsqlDataSource.Create(connectionString));
-        builder.Services.AddMatViewRefresh(builder.Configuration.GetSection(MatViewRefreshOptions.SectionName));
+        // With MatViewRefresh:Durable:Enabled=true the batch's refreshes are durable requests (enqueued in its transaction) and
+        // every instance's worker can run them: the resolver turns a stored request back into its user-day target.
+        builder.Services.AddMatViewRefresh(builder.Configuration.GetSection(MatViewRefreshOptions.SectionName), o => o.Durable.Resolver = ResolveDayTarget);
     }
 
     /// <summary>Creates the sample's tables and refresh function (idempotent).</summary>
@@ -34,13 +37,30 @@ public static class IngestApp
     public static RefreshTarget DayTarget(Guid userId, DateOnly day) =>
         RefreshTarget.Function(RefreshFunction, ("user_id", userId), ("day_local", day));
 
+    /// <summary>The target stored as <c>marts.refresh_daily_features_user(day_local=2025-11-08&amp;user_id=…)</c>, or null for any other text.</summary>
+    public static RefreshTarget? ResolveDayTarget(string text)
+    {
+        const string Prefix = RefreshFunction + "(day_local=";
+        if (!text.StartsWith(Prefix, StringComparison.Ordinal) || !text.EndsWith(')'))
+        {
+            return null;
+        }
+
+        var parts = text[Prefix.Length..^1].Split("&user_id=");
+        return parts.Length == 2
+            && DateOnly.TryParseExact(parts[0], "yyyy-MM-dd", CultureInfo.InvariantCulture, DateTimeStyles.None, out var day)
+            && Guid.TryParseExact(parts[1], "D", out var user)
+            ? DayTarget(user, day) : null;
+    }
+
     public static void MapEndpoints(WebApplication app)
     {
         app.MapPost("/v1/samples/batch", IngestBatchAsync);
         app.MapGet("/v1/features/today", GetFeaturesAsync);
     }
 
-    private static async Task<IResult> IngestBatchAsync(HttpRequest request, NpgsqlDataSource dataSource, IRefreshDebouncer debouncer, CancellationToken cancellationToken)
+    private static async Task<IResult> IngestBatchAsync(
+        HttpRequest request, NpgsqlDataSource dataSource, IRefreshDebouncer debouncer, IRefreshQueue queue, IOptions<MatViewRefreshOptions> options, CancellationToken cancellationToken)
     {
         if (ParseCommon(request, out var userId, out var zone, out var problem) is false)
         {
@@ -76,6 +96,17 @@ public static class IngestApp
                 insert.Parameters.Add(new() { Value = samples.Select(s => s.Type).ToArray() });
                 insert.Parameters.Add(new() { Value = samples.Select(s => s.Value).ToArray() });
                 await insert.ExecuteNonQueryAsync(cancellationToken);
+            }
+
+            if (options.Value.Durable.Enabled)
+            {
+                // Durable: one request per local day, committed with the samples or not at all; a worker runs them.
+                var days = samples.Select(s => debouncer.LocalDay(s.Ts, zone.Id)).Distinct().Order().ToList();
+                await queue.EnqueueAsync(days.Select(day => DayTarget(userId, day)), transaction, cancellationToken);
+                await transaction.CommitAsync(cancellationToken);
+                return Results.Json(
+                    new { inserted = samples.Count, durable_requests = days.Select(d => DayTarget(userId, d).ToString()) },
+                    statusCode: StatusCodes.Status202Accepted);
             }
 
             await transaction.CommitAsync(cancellationToken);

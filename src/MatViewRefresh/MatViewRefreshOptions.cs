@@ -103,6 +103,10 @@ public sealed class MatViewRefreshOptions
     [Microsoft.Extensions.Options.ValidateObjectMembers]
     public RefreshDebounceOptions Debounce { get; set; } = new();
 
+    /// <summary>Settings of durable refresh requests (<see cref="IRefreshQueue"/>) and their worker, section <c>MatViewRefresh:Durable</c>.</summary>
+    [Microsoft.Extensions.Options.ValidateObjectMembers]
+    public DurableRefreshOptions Durable { get; set; } = new();
+
     /// <summary>
     /// Schedules of <see cref="IRefreshScheduler"/> by name, section <c>MatViewRefresh:Schedules:&lt;name&gt;</c>
     /// (<c>MatViewRefresh:Schedules:nightly:Cron</c>). The name is the run's trigger in the history.

@@ -36,6 +36,14 @@ internal sealed class MatViewRefreshOptionsValidator : IValidateOptions<MatViewR
         }
 
         ValidateDebounce(options.Debounce, p + nameof(options.Debounce) + ":", failures);
+        if (options.Durable is null)
+        {
+            failures.Add($"{p}{nameof(options.Durable)} is null.");
+        }
+        else if (string.IsNullOrWhiteSpace(options.Durable.Trigger))
+        {
+            failures.Add($"{p}{nameof(options.Durable)}:{nameof(options.Durable.Trigger)} is empty.");
+        }
         if (options.Schedules is null)
         {
             failures.Add($"{p}{nameof(options.Schedules)} is null.");

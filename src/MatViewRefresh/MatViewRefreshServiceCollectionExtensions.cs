@@ -11,7 +11,7 @@ public static class MatViewRefreshServiceCollectionExtensions
 {
     /// <summary>
     /// Adds <see cref="IMaterializedViewRefresher"/>, <see cref="IRefreshLog"/>, <see cref="IRefreshDebouncer"/> (flushed when the host
-    /// stops), <see cref="IRefreshScheduler"/> (started and stopped with the host when schedules are configured), <see cref="IRefreshWatcher"/> (the targets of
+    /// stops), <see cref="IRefreshQueue"/> (its worker runs with the host when <see cref="DurableRefreshOptions.Enabled"/>), <see cref="IRefreshScheduler"/> (started and stopped with the host when schedules are configured), <see cref="IRefreshWatcher"/> (the targets of
     /// <see cref="MatViewRefreshOptions.Watch"/> watched when the host starts), and the default <see cref="IRefreshExecutor"/> and <see cref="IRefreshTaskFactory"/>.
     /// Uses the <see cref="Npgsql.NpgsqlDataSource"/> registered in DI, else builds one from
     /// <see cref="MatViewRefreshOptions.ConnectionString"/>. Options are validated when the host starts.
@@ -66,6 +66,9 @@ public static class MatViewRefreshServiceCollectionExtensions
         services.TryAddSingleton<IRefreshDebouncer, RefreshDebouncer>();
         services.TryAddSingleton<IDatabaseRefreshScheduler, DatabaseRefreshScheduler>();
         services.TryAddEnumerable(ServiceDescriptor.Singleton<IHostedService, RefreshDebouncerHostedService>());
+        services.TryAddSingleton<RefreshQueue>();
+        services.TryAddSingleton<IRefreshQueue>(static sp => sp.GetRequiredService<RefreshQueue>());
+        services.TryAddEnumerable(ServiceDescriptor.Singleton<IHostedService, DurableRefreshWorker>());
         services.TryAddSingleton<IScheduleTickStore, NpgsqlScheduleTickStore>();
         services.TryAddSingleton<IRefreshScheduler, RefreshScheduler>();
         services.TryAddEnumerable(ServiceDescriptor.Singleton<IHostedService, RefreshSchedulerHostedService>());

@@ -14,7 +14,7 @@ internal static class SharedServer
 }
 
 /// <summary>A fresh database per test class, on the shared server. Fails (never skips) when no server can be had.</summary>
-public sealed class DatabaseFixture : IAsyncLifetime
+public class DatabaseFixture : IAsyncLifetime
 {
     private readonly List<ServiceProvider> _providers = [];
 
@@ -22,14 +22,17 @@ public sealed class DatabaseFixture : IAsyncLifetime
 
     public NpgsqlDataSource DataSource { get; private set; } = null!;
 
-    public async Task InitializeAsync()
+    /// <summary>The server the database is created on: the one shared by the test run, unless a fixture needs its own.</summary>
+    protected virtual Task<ThrowawayPostgres> ServerAsync() => SharedServer.GetAsync();
+
+    public virtual async Task InitializeAsync()
     {
-        var server = await SharedServer.GetAsync();
+        var server = await ServerAsync();
         ConnectionString = await server.CreateDatabaseAsync();
         DataSource = NpgsqlDataSource.Create(ConnectionString);
     }
 
-    public async Task DisposeAsync()
+    public virtual async Task DisposeAsync()
     {
         foreach (var provider in _providers)
         {

@@ -97,13 +97,13 @@ public static class MatViewRefreshEventIds
     public const int ScheduleDataFreshnessFailed = 3008;
 
     /// <summary>Change capture: a target is watched (capture triggers installed or checked on its base tables).</summary>
-    public const int WatchInstalled = 4500;
+    public const int WatchInstalled = 5100;
 
     /// <summary>Change capture: a target is no longer watched.</summary>
-    public const int WatchRemoved = 4501;
+    public const int WatchRemoved = 5101;
 
     /// <summary>Change capture: a target of <c>MatViewRefresh:Watch</c> could not be watched when the host started.</summary>
-    public const int WatchFailed = 4502;
+    public const int WatchFailed = 5102;
 
     /// <summary>The MatViewRefresh endpoints are served without authorization (<c>AllowAnonymous</c>), logged at start (MatViewRefresh.AspNetCore).</summary>
     public const int EndpointsAllowAnonymous = 4000;
@@ -113,4 +113,28 @@ public static class MatViewRefreshEventIds
 
     /// <summary>The health check could not read the refresh log and reported unhealthy (MatViewRefresh.AspNetCore).</summary>
     public const int HealthCheckDatabaseUnavailable = 4100;
+
+    /// <summary>The durable refresh worker started.</summary>
+    public const int DurableWorkerStarted = 5000;
+
+    /// <summary>A durable run succeeded and deleted the requests it covered (with its change-to-visible lag).</summary>
+    public const int DurableRunSucceeded = 5001;
+
+    /// <summary>A durable run failed; its requests stay and the target backs off exponentially (poison targets repeat this).</summary>
+    public const int DurableRunFailed = 5002;
+
+    /// <summary>Durable requests name a target this instance cannot resolve; left to other instances (logged once per target).</summary>
+    public const int DurableTargetUnresolved = 5003;
+
+    /// <summary>A durable run found another refresh of its target running; it runs again after it.</summary>
+    public const int DurableRunCoalesced = 5004;
+
+    /// <summary>The durable worker could not read the queue or LISTEN; it tries again.</summary>
+    public const int DurablePollFailed = 5005;
+
+    /// <summary>The durable refresh worker stopped.</summary>
+    public const int DurableWorkerStopped = 5006;
+
+    /// <summary>The queue remembers no more targets enqueued by this process.</summary>
+    public const int DurableRememberedFull = 5007;
 }

@@ -37,6 +37,10 @@ internal sealed record ChangeCaptureRequests(bool Full, bool AsConfigured, IRead
         return full ? new ChangeCaptureRequests(true, false, []) : new ChangeCaptureRequests(false, configured, DayRanges.Merge(days));
     }
 
+    /// <summary>For the log: <c>full</c>, or the merged days, and <c>as configured</c> when a request named no days.</summary>
+    public override string ToString() =>
+        Full ? "full" : string.Join(", ", (AsConfigured ? ["as configured"] : Array.Empty<string>()).Concat(Days.Select(d => d.ToString())));
+
     private static string Text(DateOnly? day) => day is { } d ? DayRange.Format(d) : "NULL";
 
     /// <summary>

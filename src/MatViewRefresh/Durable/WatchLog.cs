@@ -2,7 +2,7 @@ using Microsoft.Extensions.Logging;
 
 namespace MatViewRefresh;
 
-/// <summary>Log messages of change capture (event ids 4500–4599).</summary>
+/// <summary>Log messages of change capture (event ids 5100–5199).</summary>
 internal static partial class WatchLog
 {
     [LoggerMessage(MatViewRefreshEventIds.WatchInstalled, LogLevel.Information, "Watching {Target}: capture triggers on {Tables}")]

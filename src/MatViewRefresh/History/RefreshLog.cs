@@ -49,7 +49,9 @@ internal sealed class RefreshLog(RefreshDataSource dataSource, RefreshLogSchema 
     {
         var sql = $"""
             SELECT target, scope, last_refreshed_at, duration_ms, clock_timestamp() - coalesce(data_as_of, last_refreshed_at), mode, row_count,
-                   last_attempt_at, last_error, last_error_state, coalesce(data_as_of, last_refreshed_at)
+                   last_attempt_at, last_error, last_error_state, coalesce(data_as_of, last_refreshed_at),
+                   (SELECT h.lag_ms FROM {Schema}.refresh_history h
+                     WHERE h.target = $1 AND h.scope = $2 AND h.success AND h.lag_ms IS NOT NULL ORDER BY h.started_at DESC LIMIT 1)
               FROM {Schema}.refresh_log WHERE target = $1 AND scope = $2
             """;
         await using var command = dataSource.Value.CreateCommand(sql);
@@ -76,6 +78,7 @@ internal sealed class RefreshLog(RefreshDataSource dataSource, RefreshLogSchema 
             LastError = reader.IsDBNull(8) ? null : reader.GetString(8),
             LastErrorSqlState = reader.IsDBNull(9) ? null : reader.GetString(9),
             Rating = duration is { } d ? Rate(d, options.Value) : null,
+            LastLag = reader.IsDBNull(11) ? null : TimeSpan.FromMilliseconds(reader.GetDouble(11)),
         };
     }
 
@@ -123,7 +126,10 @@ internal sealed class RefreshLog(RefreshDataSource dataSource, RefreshLogSchema 
                    percentile_cont(0.5) WITHIN GROUP (ORDER BY duration_ms) FILTER (WHERE success),
                    percentile_cont(0.95) WITHIN GROUP (ORDER BY duration_ms) FILTER (WHERE success),
                    percentile_cont(0.99) WITHIN GROUP (ORDER BY duration_ms) FILTER (WHERE success),
-                   min(duration_ms) FILTER (WHERE success), max(duration_ms) FILTER (WHERE success)
+                   min(duration_ms) FILTER (WHERE success), max(duration_ms) FILTER (WHERE success),
+                   percentile_cont(0.5) WITHIN GROUP (ORDER BY lag_ms) FILTER (WHERE success AND lag_ms IS NOT NULL),
+                   percentile_cont(0.95) WITHIN GROUP (ORDER BY lag_ms) FILTER (WHERE success AND lag_ms IS NOT NULL),
+                   percentile_cont(0.99) WITHIN GROUP (ORDER BY lag_ms) FILTER (WHERE success AND lag_ms IS NOT NULL)
               FROM {Schema}.refresh_history
              WHERE ($1::text IS NULL OR (target = $1 AND scope = $2)) AND ($3::timestamptz IS NULL OR started_at >= $3)
             """;
@@ -143,6 +149,9 @@ internal sealed class RefreshLog(RefreshDataSource dataSource, RefreshLogSchema 
             P99 = Ms(6),
             Min = Ms(7),
             Max = Ms(8),
+            LagP50 = Ms(9),
+            LagP95 = Ms(10),
+            LagP99 = Ms(11),
         };
     }
 

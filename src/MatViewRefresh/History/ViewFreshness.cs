@@ -57,6 +57,12 @@ public sealed record ViewFreshness
     /// <summary>The last successful refresh's duration, rated.</summary>
     public RefreshRating? Rating { get; init; }
 
+    /// <summary>
+    /// The change-to-visible lag of the last successful durable run (<see cref="IRefreshQueue"/>): from its oldest covered request
+    /// to the refresh. <see langword="null"/> when no durable run succeeded within the history's retention.
+    /// </summary>
+    public TimeSpan? LastLag { get; init; }
+
     /// <summary><see langword="true"/> when the target was never refreshed successfully or its data (<see cref="DataAsOf"/>) is older than <paramref name="maxAge"/>.</summary>
     public bool IsStale(TimeSpan maxAge) => Age is not { } age || age > maxAge;
 }
@@ -133,4 +139,13 @@ public sealed record RefreshSummary
 
     /// <summary>Longest duration.</summary>
     public TimeSpan? Max { get; init; }
+
+    /// <summary>Median change-to-visible lag of successful durable runs (<see cref="IRefreshQueue"/>): from a run's oldest covered request to its refresh.</summary>
+    public TimeSpan? LagP50 { get; init; }
+
+    /// <summary>95th percentile change-to-visible lag of successful durable runs.</summary>
+    public TimeSpan? LagP95 { get; init; }
+
+    /// <summary>99th percentile change-to-visible lag of successful durable runs.</summary>
+    public TimeSpan? LagP99 { get; init; }
 }

@@ -3,6 +3,9 @@
 -- To use another schema, replace "matview_refresh" everywhere (the library does this for MatViewRefresh:Schema).
 BEGIN;
 -- Serialize concurrent installs (CREATE ... IF NOT EXISTS can race).
+-- ALTER TABLE ... ADD COLUMN IF NOT EXISTS and CREATE INDEX IF NOT EXISTS lock their table before finding there is nothing
+-- to do, so each runs only when the catalog says it is missing: a rerun of this script (every new app instance runs it) takes
+-- no table lock, and never queues behind (nor in front of) a durable worker's claim held across a refresh.
 SELECT pg_advisory_xact_lock(7208416153497468925);
 
 CREATE SCHEMA IF NOT EXISTS "matview_refresh";
@@ -38,11 +41,27 @@ CREATE TABLE IF NOT EXISTS "matview_refresh".refresh_history (
 );
 
 -- Added after 0.1: what the refresh reflects. Data committed before data_as_of is in the refreshed view.
-ALTER TABLE "matview_refresh".refresh_log ADD COLUMN IF NOT EXISTS data_as_of timestamptz;
-ALTER TABLE "matview_refresh".refresh_history ADD COLUMN IF NOT EXISTS data_as_of timestamptz;
+DO $ddl$ BEGIN
+    IF NOT EXISTS (SELECT 1 FROM pg_attribute WHERE attrelid = to_regclass($n$"matview_refresh".refresh_log$n$) AND attname = 'data_as_of' AND NOT attisdropped) THEN
+        ALTER TABLE "matview_refresh".refresh_log ADD COLUMN IF NOT EXISTS data_as_of timestamptz;
+    END IF;
+END $ddl$;
+DO $ddl$ BEGIN
+    IF NOT EXISTS (SELECT 1 FROM pg_attribute WHERE attrelid = to_regclass($n$"matview_refresh".refresh_history$n$) AND attname = 'data_as_of' AND NOT attisdropped) THEN
+        ALTER TABLE "matview_refresh".refresh_history ADD COLUMN IF NOT EXISTS data_as_of timestamptz;
+    END IF;
+END $ddl$;
 
-CREATE INDEX IF NOT EXISTS refresh_history_started_at_idx ON "matview_refresh".refresh_history (started_at);
-CREATE INDEX IF NOT EXISTS refresh_history_target_idx ON "matview_refresh".refresh_history (target, scope, started_at);
+DO $ddl$ BEGIN
+    IF to_regclass($n$"matview_refresh".refresh_history_started_at_idx$n$) IS NULL THEN
+        CREATE INDEX IF NOT EXISTS refresh_history_started_at_idx ON "matview_refresh".refresh_history (started_at);
+    END IF;
+END $ddl$;
+DO $ddl$ BEGIN
+    IF to_regclass($n$"matview_refresh".refresh_history_target_idx$n$) IS NULL THEN
+        CREATE INDEX IF NOT EXISTS refresh_history_target_idx ON "matview_refresh".refresh_history (target, scope, started_at);
+    END IF;
+END $ddl$;
 
 -- Scheduled refreshes: one row per (schedule, tick) that an instance claimed. Every instance of the app computes the
 -- same nominal ticks; the first INSERT ... ON CONFLICT DO NOTHING wins and runs the tick, the others skip it.
@@ -82,7 +101,29 @@ CREATE TABLE IF NOT EXISTS "matview_refresh".refresh_requests (
     source       text        NOT NULL DEFAULT 'app',
     CHECK ((first_day IS NULL) = (last_day IS NULL) AND (first_day IS NULL OR first_day <= last_day))
 );
-CREATE INDEX IF NOT EXISTS refresh_requests_target_idx ON "matview_refresh".refresh_requests (target, id);
+DO $ddl$ BEGIN
+    IF to_regclass($n$"matview_refresh".refresh_requests_target_idx$n$) IS NULL THEN
+        CREATE INDEX IF NOT EXISTS refresh_requests_target_idx ON "matview_refresh".refresh_requests (target, id);
+    END IF;
+END $ddl$;
+
+-- The durable workers' state per target (written only by workers, under the target's claim lock; writers never touch it):
+-- when its last run started (MinInterval across instances), consecutive failures and when to try again (backoff of a poison
+-- target). Rows of idle targets are pruned.
+CREATE TABLE IF NOT EXISTS "matview_refresh".refresh_queue_state (
+    target      text        PRIMARY KEY,
+    last_run_at timestamptz,
+    failures    integer     NOT NULL DEFAULT 0,
+    retry_at    timestamptz,
+    last_error  text
+);
+
+-- Added for durable requests: a queued run's change-to-visible lag, from its oldest covered request to the refresh.
+DO $ddl$ BEGIN
+    IF NOT EXISTS (SELECT 1 FROM pg_attribute WHERE attrelid = to_regclass($n$"matview_refresh".refresh_history$n$) AND attname = 'lag_ms' AND NOT attisdropped) THEN
+        ALTER TABLE "matview_refresh".refresh_history ADD COLUMN IF NOT EXISTS lag_ms double precision;
+    END IF;
+END $ddl$;
 
 -- 0.1's finish_refresh had six parameters; the seven-parameter one below replaces it (both would make calls ambiguous).
 DROP FUNCTION IF EXISTS "matview_refresh".finish_refresh(text, text, text, integer, text, regclass);

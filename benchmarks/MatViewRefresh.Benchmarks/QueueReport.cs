@@ -1,0 +1,196 @@
+using System.Diagnostics;
+using System.Globalization;
+using Microsoft.Extensions.DependencyInjection;
+using Npgsql;
+
+namespace MatViewRefresh.Benchmarks;
+
+/// <summary>
+/// <c>dotnet run -c Release --project benchmarks/MatViewRefresh.Benchmarks -- queue [options]</c>: the durable queue on one
+/// throwaway PostgreSQL. (1) What EnqueueAsync adds to a 1-row insert transaction, in paired interleaved rounds (order rotated).
+/// (2) NOTIFY's commit-time lock: concurrent 1-row writers with EnqueueAsync, without and with NOTIFY. (3) Throughput: two
+/// worker instances (two containers, each its own connection pool) while writers enqueue over 10,000 keys; then every request
+/// must be reflected (mart = recomputation), with the backlog, the process's memory and the lag percentiles reported.
+/// </summary>
+internal static class QueueReport
+{
+    private const string Usage = "queue [--rounds N] [--contention-seconds S] [--contention-writers N] [--seconds S] [--writers N] [--per-tx N] [--keys N]";
+
+    public static async Task<int> RunAsync(string[] args)
+    {
+        var settings = new Dictionary<string, double>
+        {
+            ["rounds"] = 3000, ["contention-seconds"] = 5, ["contention-writers"] = 8, ["seconds"] = 20, ["writers"] = 8, ["per-tx"] = 10, ["keys"] = 10_000,
+        };
+        for (var i = 0; i < args.Length; i += 2)
+        {
+            if (!args[i].StartsWith("--", StringComparison.Ordinal) || !settings.ContainsKey(args[i][2..]) || i + 1 >= args.Length
+                || !double.TryParse(args[i + 1], CultureInfo.InvariantCulture, out var value))
+            {
+                await Console.Error.WriteLineAsync($"bad option '{args[i]}'; usage: {Usage}");
+                return 2;
+            }
+
+            settings[args[i][2..]] = value;
+        }
+
+        Console.Error.WriteLine("starting PostgreSQL...");
+        var (server, connectionString) = await BenchmarkDatabase.StartAsync();
+        await using var _ = server;
+        await using var dataSource = NpgsqlDataSource.Create(connectionString);
+        await using (var command = dataSource.CreateCommand(QueueBench.Schema))
+        {
+            await command.ExecuteNonQueryAsync();
+        }
+
+        await using var plain = QueueBench.Instance(connectionString, notify: false);
+        await using var notify = QueueBench.Instance(connectionString, notify: true);
+        await plain.GetRequiredService<IRefreshLog>().EnsureSchemaAsync();
+        Console.WriteLine($"machine: {Environment.ProcessorCount} cores, {await ScalarAsync<string>(dataSource, "SELECT version()")}; {DateTime.UtcNow:yyyy-MM-dd}");
+
+        await OverheadAsync(dataSource, plain.GetRequiredService<IRefreshQueue>(), notify.GetRequiredService<IRefreshQueue>(), (int)settings["rounds"]);
+        await ContentionAsync(dataSource, plain.GetRequiredService<IRefreshQueue>(), notify.GetRequiredService<IRefreshQueue>(), (int)settings["contention-writers"], TimeSpan.FromSeconds(settings["contention-seconds"]));
+        await ThroughputAsync(connectionString, dataSource, TimeSpan.FromSeconds(settings["seconds"]), (int)settings["writers"], (int)settings["per-tx"], (int)settings["keys"]);
+        return 0;
+    }
+
+    private static async Task OverheadAsync(NpgsqlDataSource dataSource, IRefreshQueue queue, IRefreshQueue notifyQueue, int rounds)
+    {
+        Console.Error.WriteLine($"(1) enqueue overhead: {rounds} interleaved rounds...");
+        string[] names = ["1-row insert tx", "+ EnqueueAsync", "+ EnqueueAsync with NOTIFY"];
+        IRefreshQueue?[] queues = [null, queue, notifyQueue];
+        int[][] orders = [[0, 1, 2], [1, 2, 0], [2, 0, 1], [0, 2, 1], [2, 1, 0], [1, 0, 2]];
+        var times = names.Select(_ => new List<double>(rounds)).ToArray();
+        int[] key = [1];
+        for (var warm = 0; warm < 300; warm++)
+        {
+            foreach (var q in queues)
+            {
+                await QueueBench.WriteAsync(dataSource, q, key, 1);
+            }
+        }
+
+        for (var round = 0; round < rounds; round++)
+        {
+            foreach (var method in orders[round % orders.Length])
+            {
+                var start = Stopwatch.GetTimestamp();
+                await QueueBench.WriteAsync(dataSource, queues[method], key, 1);
+                times[method].Add(Stopwatch.GetElapsedTime(start).TotalMilliseconds);
+            }
+        }
+
+        Console.WriteLine();
+        Console.WriteLine("| transaction | median | p90 | mean | median added (paired) |");
+        Console.WriteLine("|---|---|---|---|---|");
+        for (var m = 0; m < names.Length; m++)
+        {
+            var added = m == 0 ? "—" : $"{Percentile(times[m].Zip(times[0], (a, b) => a - b).ToList(), 0.5):F3} ms";
+            Console.WriteLine($"| {names[m]} | {Percentile(times[m], 0.5):F3} ms | {Percentile(times[m], 0.9):F3} ms | {times[m].Average():F3} ms | {added} |");
+        }
+    }
+
+    private static async Task ContentionAsync(NpgsqlDataSource dataSource, IRefreshQueue queue, IRefreshQueue notifyQueue, int writers, TimeSpan duration)
+    {
+        Console.Error.WriteLine($"(2) NOTIFY under contention: {writers} writers, {duration.TotalSeconds} s each way...");
+        Console.WriteLine();
+        Console.WriteLine($"| {writers} concurrent writers, 1-row insert + EnqueueAsync per tx | transactions/s | mean latency | p99 latency |");
+        Console.WriteLine("|---|---|---|---|");
+        foreach (var (name, q) in new[] { ("without NOTIFY", queue), ("with NOTIFY", notifyQueue) })
+        {
+            var latencies = new List<double>[writers];
+            var stop = Stopwatch.StartNew();
+            await Task.WhenAll(Enumerable.Range(0, writers).Select(w => Task.Run(async () =>
+            {
+                var mine = latencies[w] = [];
+                int[] key = [w];
+                while (stop.Elapsed < duration)
+                {
+                    var start = Stopwatch.GetTimestamp();
+                    await QueueBench.WriteAsync(dataSource, q, key, 1);
+                    mine.Add(Stopwatch.GetElapsedTime(start).TotalMilliseconds);
+                }
+            })));
+            var all = latencies.SelectMany(l => l).ToList();
+            Console.WriteLine($"| {name} | {all.Count / stop.Elapsed.TotalSeconds:N0} | {all.Average():F3} ms | {Percentile(all, 0.99):F3} ms |");
+        }
+
+        await using var clear = dataSource.CreateCommand("TRUNCATE bench_q.src, bench_q.mart, matview_refresh.refresh_requests");
+        await clear.ExecuteNonQueryAsync();
+    }
+
+    private static async Task ThroughputAsync(string connectionString, NpgsqlDataSource dataSource, TimeSpan duration, int writers, int perTx, int keys)
+    {
+        Console.Error.WriteLine($"(3) throughput: two worker instances, {writers} writers x {perTx} requests per transaction over {keys:N0} keys for {duration.TotalSeconds} s...");
+        await using var first = QueueBench.Instance(connectionString, notify: false, worker: true);
+        await using var second = QueueBench.Instance(connectionString, notify: false, worker: true);
+        await QueueBench.StartWorkerAsync(first);
+        await QueueBench.StartWorkerAsync(second);
+        var started = await ScalarAsync<DateTime>(dataSource, "SELECT now()");
+        var requests = 0L;
+        var backlog = new List<long>();
+        var heap = new List<long>();
+        var stop = Stopwatch.StartNew();
+        var sampler = Task.Run(async () =>
+        {
+            while (stop.Elapsed < duration)
+            {
+                await Task.Delay(1000);
+                backlog.Add(await ScalarAsync<long>(dataSource, "SELECT count(*) FROM matview_refresh.refresh_requests"));
+                heap.Add(GC.GetTotalMemory(false));
+            }
+        });
+        await Task.WhenAll(Enumerable.Range(0, writers).Select(w => Task.Run(async () =>
+        {
+            var random = new Random(w);
+            var queues = new[] { first.GetRequiredService<IRefreshQueue>(), second.GetRequiredService<IRefreshQueue>() };
+            while (stop.Elapsed < duration)
+            {
+                var batch = Enumerable.Range(0, perTx).Select(_ => random.Next(keys)).Distinct().ToArray();
+                await QueueBench.WriteAsync(dataSource, queues[random.Next(2)], batch, random.Next(1, 100));
+                Interlocked.Add(ref requests, batch.Length);
+            }
+        })));
+        var writePhase = stop.Elapsed;
+        await sampler;
+        var drain = Stopwatch.StartNew();
+        while (await ScalarAsync<long>(dataSource, "SELECT count(*) FROM matview_refresh.refresh_requests") > 0 && drain.Elapsed < TimeSpan.FromMinutes(2))
+        {
+            await Task.Delay(200);
+        }
+
+        var drained = drain.Elapsed;
+        await QueueBench.StopWorkerAsync(first);
+        await QueueBench.StopWorkerAsync(second);
+        var mismatches = await ScalarAsync<long>(dataSource, QueueBench.Mismatches);
+        var runs = await ScalarAsync<long>(dataSource, "SELECT count(*) FROM matview_refresh.refresh_history WHERE trigger = 'queue' AND success");
+        var failures = await ScalarAsync<long>(dataSource, "SELECT count(*) FROM matview_refresh.refresh_history WHERE trigger = 'queue' AND NOT success");
+        var summary = await first.GetRequiredService<IRefreshLog>().GetSummaryAsync(since: new DateTimeOffset(started, TimeSpan.Zero));
+        Console.WriteLine();
+        Console.WriteLine("| measure | value |");
+        Console.WriteLine("|---|---|");
+        Console.WriteLine($"| write phase | {writePhase.TotalSeconds:F1} s, {writers} writers, ≤ {perTx} requests per transaction (one per distinct key) |");
+        Console.WriteLine($"| requests enqueued | {requests:N0} ({requests / writePhase.TotalSeconds:N0}/s) over {keys:N0} keys |");
+        Console.WriteLine($"| runs (two instances) | {runs:N0} succeeded, {failures:N0} failed ({(double)requests / Math.Max(1, runs):F1} requests per run) |");
+        Console.WriteLine($"| backlog during the write phase (pending rows, sampled each second) | {string.Join(", ", backlog.Select(b => b.ToString("N0", CultureInfo.InvariantCulture)))} |");
+        Console.WriteLine($"| drain after the writers stopped | {drained.TotalSeconds:F1} s |");
+        Console.WriteLine($"| every request reflected (mart = recomputation) | {(mismatches == 0 ? "yes" : $"NO: {mismatches} keys differ")} |");
+        Console.WriteLine($"| managed heap of the process (both instances and the writers), sampled each second | min {heap.DefaultIfEmpty().Min() / 1e6:F0} MB, max {heap.DefaultIfEmpty().Max() / 1e6:F0} MB |");
+        Console.WriteLine($"| change-to-visible lag p50 / p95 / p99 | {Ms(summary.LagP50)} / {Ms(summary.LagP95)} / {Ms(summary.LagP99)} |");
+        Console.WriteLine($"| refresh duration p50 / p99 | {Ms(summary.P50)} / {Ms(summary.P99)} |");
+    }
+
+    private static string Ms(TimeSpan? value) => value is { } v ? $"{v.TotalMilliseconds:N0} ms" : "—";
+
+    private static double Percentile(List<double> values, double p)
+    {
+        var sorted = values.Order().ToList();
+        return sorted.Count == 0 ? double.NaN : sorted[Math.Min(sorted.Count - 1, (int)(p * sorted.Count))];
+    }
+
+    private static async Task<T> ScalarAsync<T>(NpgsqlDataSource dataSource, string sql)
+    {
+        await using var command = dataSource.CreateCommand(sql);
+        return (T)(await command.ExecuteScalarAsync())!;
+    }
+}

@@ -1,0 +1,46 @@
+namespace MatViewRefresh;
+
+/// <summary>
+/// Settings of durable refresh requests (<see cref="IRefreshQueue"/>) and of the worker that runs them in this instance
+/// (configuration section <c>MatViewRefresh:Durable</c>). The settle delay, MaxWait, MinInterval and failure backoff are the
+/// debouncer's (<see cref="RefreshDebounceOptions.DelayMin"/>, <see cref="RefreshDebounceOptions.MaxWait"/>,
+/// <see cref="RefreshDebounceOptions.MinInterval"/>, <see cref="RefreshDebounceOptions.FailureRetryDelay"/>,
+/// <see cref="RefreshDebounceOptions.FailureRetryMaxDelay"/>): one set of timing rules for both paths.
+/// </summary>
+public sealed class DurableRefreshOptions
+{
+    /// <summary>
+    /// Run the durable worker in this instance (a hosted service started with the host). <see cref="IRefreshQueue.EnqueueAsync(RefreshTarget, Npgsql.NpgsqlTransaction, CancellationToken)"/>
+    /// writes requests whether or not it is on: any instance with the worker on runs them. <value>The default is <see langword="false"/>.</value>
+    /// </summary>
+    public bool Enabled { get; set; }
+
+    /// <summary>How often the worker looks for due requests when nothing wakes it sooner. <value>The default is 1 second.</value></summary>
+    [SettingRange(typeof(TimeSpan), "00:00:00.010", "01:00:00", Section = "MatViewRefresh:Durable")]
+    public TimeSpan PollInterval { get; set; } = TimeSpan.FromSeconds(1);
+
+    /// <summary>
+    /// Wake workers with <c>NOTIFY</c> for sub-second pickup: each enqueue also calls <c>pg_notify</c>, and workers <c>LISTEN</c>.
+    /// Costs the writer: at commit, every notifying transaction takes one cluster-wide lock in turn (see the README's figures).
+    /// <value>The default is <see langword="false"/>: polling only.</value>
+    /// </summary>
+    public bool ListenNotify { get; set; }
+
+    /// <summary>
+    /// How many durable runs this instance executes at once across all targets. Each run holds two connections (its claim and the
+    /// refresh itself). <value>The default is 4.</value>
+    /// </summary>
+    [SettingRange(1, 256, Section = "MatViewRefresh:Durable")]
+    public int MaxConcurrentRuns { get; set; } = 4;
+
+    /// <summary>The trigger recorded in the history for durable runs. <value>The default is <c>queue</c>.</value></summary>
+    public string Trigger { get; set; } = "queue";
+
+    /// <summary>
+    /// Turns a request's <c>target</c> text into a target this instance can run, for function targets with many scopes
+    /// (<c>marts.refresh_user(day_local=2025-11-08&amp;user_id=…)</c>) that cannot all be registered. Return <see langword="null"/> for
+    /// text it does not know. Consulted after <see cref="IRefreshQueue.Register"/>ed targets and before the view fallback.
+    /// <value>The default is <see langword="null"/>.</value>
+    /// </summary>
+    public Func<string, RefreshTarget?>? Resolver { get; set; }
+}

@@ -1,0 +1,442 @@
+using System.Collections.Concurrent;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
+using Npgsql;
+using NpgsqlTypes;
+
+namespace MatViewRefresh;
+
+/// <summary>
+/// Runs durable requests in this instance (see <see cref="IRefreshQueue"/>): finds due targets, claims one (a transaction-level
+/// advisory lock on it, then DELETE of its visible requests, both uncommitted), refreshes it through the refresher, and commits the
+/// claim only when the refresh succeeded. A failure rolls the claim back and backs the target off; a worker that dies rolls back
+/// with its connection, and another instance runs the requests.
+/// </summary>
+internal sealed partial class DurableRefreshWorker : BackgroundService
+{
+    private const int MaxRemembered = 10_000;
+    private static readonly TimeSpan PruneEvery = TimeSpan.FromMinutes(1);
+    private static readonly TimeSpan UnresolvedRetry = TimeSpan.FromMinutes(1);
+
+    private readonly RefreshDataSource _dataSource;
+    private readonly RefreshLogSchema _schema;
+    private readonly RefreshQueue _queue;
+    private readonly IMaterializedViewRefresher _refresher;
+    private readonly TimeProvider _time;
+    private readonly ILogger _logger;
+    private readonly DurableRefreshOptions _durable;
+    private readonly RefreshDebounceOptions _timing;
+    private readonly DurableSql _sql;
+    private readonly Func<double> _random;
+    private readonly ConcurrentDictionary<string, Task> _running = new(StringComparer.Ordinal);
+
+    // Targets not to claim before a time (monotonic ticks): busy on another instance, or not resolvable here. Bounded.
+    private readonly ConcurrentDictionary<string, long> _notBefore = new(StringComparer.Ordinal);
+    private readonly HashSet<string> _warnedUnresolved = new(StringComparer.Ordinal);
+    private readonly Queue<string> _ready = new(); // due targets read by the last poll, not yet started (the loop's alone)
+    private TaskCompletionSource _wake = NewSignal();
+    private int _notifyPending;
+    private long _lastPrune;
+    private long _lastPoll;
+    private long _runs;
+
+    public DurableRefreshWorker(
+        RefreshDataSource dataSource,
+        RefreshLogSchema schema,
+        RefreshQueue queue,
+        IMaterializedViewRefresher refresher,
+        TimeProvider time,
+        IOptions<MatViewRefreshOptions> options,
+        ILogger<DurableRefreshWorker> logger)
+    {
+        _dataSource = dataSource;
+        _schema = schema;
+        _queue = queue;
+        _refresher = refresher;
+        _time = time;
+        _logger = logger;
+        _durable = options.Value.Durable;
+        _timing = options.Value.Debounce;
+        _sql = new DurableSql(options.Value.Schema);
+        _random = options.Value.Randomizer;
+        _lastPrune = time.GetTimestamp();
+    }
+
+    /// <summary>Runs started by this worker (succeeded, failed or found busy).</summary>
+    internal long Runs => Interlocked.Read(ref _runs);
+
+    /// <summary>
+    /// The options of a run covering <paramref name="requests"/>: for a window target, any full request makes it a full
+    /// recomputation and the days the requests name are recomputed exactly (<see cref="RefreshOptions.DayRanges"/>), with the
+    /// usual window too when a request named no days (<see cref="ChangeCaptureRequests.Apply"/>); views and functions
+    /// are refreshed as registered (a view is always recomputed whole).
+    /// </summary>
+    internal RefreshOptions RunOptions(DurableRegistration registration, ChangeCaptureRequests requests)
+    {
+        var options = (registration.Options ?? RefreshOptions.Default) with { Trigger = _durable.Trigger, SkipIfBusy = true };
+        return registration.Target.Kind == RefreshTargetKind.Window ? requests.Apply(options, _time.GetUtcNow()) : options;
+    }
+
+    protected override async Task ExecuteAsync(CancellationToken stoppingToken)
+    {
+        if (!_durable.Enabled)
+        {
+            return;
+        }
+
+        await Task.Yield();
+        Log.DurableWorkerStarted(_logger, _durable.MaxConcurrentRuns, _durable.PollInterval, _durable.ListenNotify);
+        var listener = _durable.ListenNotify ? ListenAsync(stoppingToken) : Task.CompletedTask;
+        try
+        {
+            while (!stoppingToken.IsCancellationRequested)
+            {
+                Interlocked.Exchange(ref _wake, NewSignal());
+                TimeSpan wait;
+                try
+                {
+                    await _schema.EnsureIfAutomaticAsync(stoppingToken).ConfigureAwait(false);
+                    wait = await PollAsync(stoppingToken).ConfigureAwait(false);
+                    await PruneIfDueAsync(stoppingToken).ConfigureAwait(false);
+                }
+                catch (Exception e) when (!stoppingToken.IsCancellationRequested)
+                {
+                    Log.DurablePollFailed(_logger, e.Message, e);
+                    wait = _durable.PollInterval;
+                }
+
+                await WaitAsync(wait, stoppingToken).ConfigureAwait(false);
+            }
+        }
+        catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
+        {
+        }
+        finally
+        {
+            // Runs in flight were cancelled with the host: their claims roll back and the requests stay for the next worker.
+            await Task.WhenAll(_running.Values.Append(listener)).ConfigureAwait(false);
+            Log.DurableWorkerStopped(_logger, Runs);
+        }
+    }
+
+    /// <summary>
+    /// Starts the due targets this instance has room for; returns how long to wait before looking again. One query fetches a
+    /// batch of due targets (in random order, so instances do not all try the same one first); finishing runs take the next from
+    /// the batch, and the queue is read again when the batch is used up or PollInterval has passed: under load the (whole-table)
+    /// due query runs a few times a second, not once per run.
+    /// </summary>
+    private async Task<TimeSpan> PollAsync(CancellationToken cancellationToken)
+    {
+        var free = _durable.MaxConcurrentRuns - _running.Count;
+        if (free <= 0)
+        {
+            return _durable.PollInterval; // a finishing run wakes the loop
+        }
+
+        var wait = _durable.PollInterval;
+        if (_ready.Count == 0 || _time.GetElapsedTime(_lastPoll) >= _durable.PollInterval)
+        {
+            wait = await ReadDueAsync(cancellationToken).ConfigureAwait(false);
+        }
+
+        var skipped = false;
+        while (free > 0 && _ready.TryDequeue(out var target))
+        {
+            if (_running.ContainsKey(target) || _notBefore.ContainsKey(target))
+            {
+                continue;
+            }
+
+            if (_queue.Resolve(target) is not { } registration)
+            {
+                Unresolved(target);
+                skipped = true;
+                continue;
+            }
+
+            Launch(target, registration, cancellationToken);
+            free--;
+        }
+
+        return _ready.Count > 0 ? _durable.PollInterval : skipped && free > 0 ? TimeSpan.Zero : wait;
+    }
+
+    /// <summary>Reads a batch of due targets into the ready list; returns the time until the next one not yet due (at most PollInterval).</summary>
+    private async Task<TimeSpan> ReadDueAsync(CancellationToken cancellationToken)
+    {
+        _lastPoll = _time.GetTimestamp();
+        var now = _lastPoll;
+        foreach (var (key, until) in _notBefore)
+        {
+            if (until <= now)
+            {
+                _notBefore.TryRemove(new KeyValuePair<string, long>(key, until));
+            }
+        }
+
+        // Only the (few) running targets are left out in SQL: comparing every pending row with thousands of skipped targets
+        // would cost more than the query itself. Skipped ones are passed over here, with the limit raised to match.
+        var excluded = _running.Keys.ToArray();
+        var due = new List<string>();
+        var wait = _durable.PollInterval;
+        await using (var command = _dataSource.Value.CreateCommand(_sql.Due))
+        {
+            command.Parameters.Add(new() { NpgsqlDbType = NpgsqlDbType.Array | NpgsqlDbType.Text, Value = excluded });
+            command.Parameters.Add(new() { NpgsqlDbType = NpgsqlDbType.Interval, Value = _timing.DelayMin });
+            command.Parameters.Add(new() { NpgsqlDbType = NpgsqlDbType.Interval, Value = _timing.MaxWait });
+            command.Parameters.Add(new() { NpgsqlDbType = NpgsqlDbType.Interval, Value = _timing.MinInterval });
+            command.Parameters.Add(new() { Value = Math.Max(_durable.MaxConcurrentRuns * 32, 256) + _notBefore.Count });
+            await using var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
+            while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
+            {
+                var dueInMs = reader.GetDouble(1);
+                if (dueInMs > 0)
+                {
+                    var until = TimeSpan.FromMilliseconds(dueInMs);
+                    wait = until < wait ? until : wait;
+                    break;
+                }
+
+                var target = reader.GetString(0);
+                if (!_notBefore.ContainsKey(target))
+                {
+                    due.Add(target);
+                }
+            }
+        }
+
+        _ready.Clear();
+        foreach (var target in due.OrderBy(_ => _random()))
+        {
+            _ready.Enqueue(target);
+        }
+
+        return wait;
+    }
+
+    private void Launch(string key, DurableRegistration registration, CancellationToken cancellationToken)
+    {
+        var done = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        _running[key] = done.Task;
+        Interlocked.Increment(ref _runs);
+        var suppressed = ExecutionFlow.Suppress();
+        try
+        {
+            _ = Task.Run(async () =>
+            {
+                try
+                {
+                    await RunAsync(key, registration, cancellationToken).ConfigureAwait(false);
+                }
+                catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+                {
+                }
+                catch (Exception e)
+                {
+                    Log.DurableRunFailed(_logger, key, 0, e.Message, 0, e);
+                    NotBefore(key, _durable.PollInterval);
+                }
+                finally
+                {
+                    _running.TryRemove(key, out _);
+                    done.TrySetResult();
+                    Wake();
+                }
+            }, CancellationToken.None);
+        }
+        finally
+        {
+            ExecutionFlow.Restore(suppressed);
+        }
+    }
+
+    /// <summary>One run of one target: claim, refresh, settle. Every exit before the commit rolls the claim back.</summary>
+    private async Task RunAsync(string key, DurableRegistration registration, CancellationToken cancellationToken)
+    {
+        await using var connection = await _dataSource.Value.OpenConnectionAsync(cancellationToken).ConfigureAwait(false);
+        await using var transaction = await connection.BeginTransactionAsync(cancellationToken).ConfigureAwait(false);
+        bool locked;
+        DateTimeOffset claimedAt;
+        int failures;
+        await using (var command = new NpgsqlCommand(_sql.Lock, connection, transaction))
+        {
+            command.Parameters.Add(new() { NpgsqlDbType = NpgsqlDbType.Text, Value = key });
+            await using var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
+            await reader.ReadAsync(cancellationToken).ConfigureAwait(false);
+            locked = reader.GetBoolean(0);
+            claimedAt = reader.GetFieldValue<DateTimeOffset>(1);
+            failures = reader.IsDBNull(2) ? 0 : reader.GetInt32(2);
+        }
+
+        if (!locked)
+        {
+            NotBefore(key, _durable.PollInterval); // another instance is running it
+            return;
+        }
+
+        await transaction.SaveAsync("claim", cancellationToken).ConfigureAwait(false);
+        var groups = new List<RefreshRequestRow>();
+        long covered = 0;
+        DateTimeOffset oldest = DateTimeOffset.MaxValue;
+        await using (var command = new NpgsqlCommand(_sql.Claim, connection, transaction))
+        {
+            command.Parameters.Add(new() { NpgsqlDbType = NpgsqlDbType.Text, Value = key });
+            await using var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
+            while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
+            {
+                groups.Add(new RefreshRequestRow(reader.IsDBNull(0) ? null : reader.GetFieldValue<DateOnly>(0), reader.IsDBNull(1) ? null : reader.GetFieldValue<DateOnly>(1), reader.GetBoolean(2)));
+                covered += reader.GetInt64(3);
+                var first = reader.GetFieldValue<DateTimeOffset>(4);
+                oldest = first < oldest ? first : oldest;
+            }
+        }
+
+        if (covered == 0)
+        {
+            await transaction.CommitAsync(cancellationToken).ConfigureAwait(false); // another instance ran them since the poll
+            return;
+        }
+
+        var days = ChangeCaptureRequests.From(groups);
+        var target = registration.Target;
+        RefreshResult result;
+        try
+        {
+            result = await _refresher.RefreshAsync(target, RunOptions(registration, days), cancellationToken).ConfigureAwait(false);
+        }
+        catch (MaterializedViewNotFoundException) when (target.Kind == RefreshTargetKind.MaterializedView && registration.Options is null)
+        {
+            Unresolved(key); // not a view: a window or function target this instance does not know; the claim rolls back
+            return;
+        }
+        catch (Exception e) when (e is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
+        {
+            result = new RefreshResult
+            {
+                Target = target,
+                Outcome = RefreshOutcome.Failed,
+                RequestedMode = RefreshMode.Auto,
+                StartedAt = _time.GetUtcNow(),
+                FinishedAt = _time.GetUtcNow(),
+                Error = new RefreshError(null, e.Message, e),
+            };
+        }
+
+        if (result.Success)
+        {
+            double? lag = null;
+            await using (var batch = new NpgsqlBatch(connection, transaction))
+            {
+                if (result.DataAsOf is { } asOf && result.RefreshedAt is { } refreshedAt)
+                {
+                    lag = Math.Max(0, (refreshedAt - oldest).TotalMilliseconds);
+                    batch.BatchCommands.Add(Command(_sql.Lag, target.LogName, target.Scope, asOf, claimedAt, refreshedAt, oldest));
+                }
+
+                batch.BatchCommands.Add(Command(_sql.Succeeded, key, claimedAt));
+                await batch.ExecuteNonQueryAsync(CancellationToken.None).ConfigureAwait(false);
+            }
+
+            await transaction.CommitAsync(CancellationToken.None).ConfigureAwait(false);
+            Log.DurableRunSucceeded(_logger, key, covered, days.ToString(), lag ?? double.NaN);
+            return;
+        }
+
+        cancellationToken.ThrowIfCancellationRequested();
+        TimeSpan retryIn;
+        string? error = null;
+        if (result.Outcome == RefreshOutcome.Coalesced)
+        {
+            retryIn = _timing.DelayMin; // another refresh of it (not queued) is running: its snapshot may predate our requests
+            Log.DurableRunCoalesced(_logger, key);
+        }
+        else
+        {
+            failures++;
+            retryIn = DurableTiming.Backoff(failures, _timing);
+            error = result.Error?.ToString() ?? result.Outcome.ToString();
+            Log.DurableRunFailed(_logger, key, failures, error, retryIn.TotalMilliseconds, null);
+        }
+
+        await transaction.RollbackAsync("claim", cancellationToken).ConfigureAwait(false);
+        await using (var command = Command(_sql.SetBack, key, failures, retryIn, (object?)error ?? DBNull.Value).ToCommand(connection, transaction))
+        {
+            await command.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
+        }
+
+        await transaction.CommitAsync(cancellationToken).ConfigureAwait(false);
+    }
+
+    private static NpgsqlBatchCommand Command(string sql, params object[] values)
+    {
+        var command = new NpgsqlBatchCommand(sql);
+        foreach (var value in values)
+        {
+            command.Parameters.Add(value switch
+            {
+                string s => new NpgsqlParameter { NpgsqlDbType = NpgsqlDbType.Text, Value = s },
+                DateTimeOffset d => new NpgsqlParameter { NpgsqlDbType = NpgsqlDbType.TimestampTz, Value = d.ToUniversalTime() },
+                TimeSpan t => new NpgsqlParameter { NpgsqlDbType = NpgsqlDbType.Interval, Value = t },
+                DBNull => new NpgsqlParameter { NpgsqlDbType = NpgsqlDbType.Text, Value = DBNull.Value },
+                _ => new NpgsqlParameter { Value = value },
+            });
+        }
+
+        return command;
+    }
+
+    private void Unresolved(string key)
+    {
+        NotBefore(key, UnresolvedRetry);
+        bool first;
+        lock (_warnedUnresolved)
+        {
+            first = _warnedUnresolved.Count < MaxRemembered && _warnedUnresolved.Add(key);
+        }
+
+        if (first)
+        {
+            Log.DurableTargetUnresolved(_logger, key);
+        }
+    }
+
+    private void NotBefore(string key, TimeSpan delay)
+    {
+        if (_notBefore.Count < MaxRemembered)
+        {
+            _notBefore[key] = _time.GetTimestamp() + (long)(delay.TotalSeconds * _time.TimestampFrequency);
+        }
+    }
+
+    private async Task PruneIfDueAsync(CancellationToken cancellationToken)
+    {
+        if (_time.GetElapsedTime(_lastPrune) < PruneEvery)
+        {
+            return;
+        }
+
+        _lastPrune = _time.GetTimestamp();
+        await using var command = _dataSource.Value.CreateCommand(_sql.Prune);
+        command.Parameters.Add(new() { NpgsqlDbType = NpgsqlDbType.Interval, Value = _timing.MinInterval });
+        await command.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
+    }
+
+    private void Wake() => Volatile.Read(ref _wake).TrySetResult();
+
+    private async Task WaitAsync(TimeSpan wait, CancellationToken cancellationToken)
+    {
+        var signal = Volatile.Read(ref _wake).Task;
+        if (wait > TimeSpan.Zero && !signal.IsCompleted)
+        {
+            using var stop = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+            var delay = Task.Delay(wait, _time, stop.Token);
+            await Task.WhenAny(signal, delay).ConfigureAwait(false);
+            await stop.CancelAsync().ConfigureAwait(false);
+        }
+
+        cancellationToken.ThrowIfCancellationRequested();
+    }
+
+    private static TaskCompletionSource NewSignal() => new(TaskCreationOptions.RunContinuationsAsynchronously);
+}
