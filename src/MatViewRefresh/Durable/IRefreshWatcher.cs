@@ -20,6 +20,9 @@ public interface IRefreshWatcher
     /// window target, a base table that has the target's date column (as <c>date</c>, <c>timestamp</c> or
     /// <c>timestamptz</c>) requests exactly the local days its statements changed; other tables request a refresh without days.
     /// Triggers on a partitioned table fire for statements on the partitioned table, not for statements naming a partition.
+    /// The requests are run by the durable worker (<see cref="DurableRefreshOptions.Enabled"/>) of any instance that can
+    /// resolve the target: a watched window or function target is registered with this instance's <see cref="IRefreshQueue"/>
+    /// (with <see cref="RefreshOptions.TimeZone"/> = <paramref name="timeZone"/>) unless the app registered it already.
     /// </remarks>
     /// <param name="target">A materialized view, a window target, or a function with a SQL-standard body.</param>
     /// <param name="timeZone">

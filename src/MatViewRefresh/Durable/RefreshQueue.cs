@@ -128,6 +128,18 @@ internal sealed class RefreshQueue : IRefreshQueue
         _registered[target.ToString()] = new DurableRegistration(target, options);
     }
 
+    /// <summary>
+    /// Registers a target this process watches (<see cref="IRefreshWatcher.WatchAsync"/>) so that its worker can run the
+    /// requests the capture triggers write, unless the app registered it already (its options win).
+    /// </summary>
+    internal void RegisterWatched(RefreshTarget target, RefreshOptions? options)
+    {
+        if (target.Kind != RefreshTargetKind.MaterializedView)
+        {
+            _registered.TryAdd(target.ToString(), new DurableRegistration(target, options));
+        }
+    }
+
     /// <summary>The target (and its registered options) named by a request's text; <see langword="null"/> when this instance cannot run it.</summary>
     public DurableRegistration? Resolve(string text)
     {

@@ -11,7 +11,7 @@ namespace MatViewRefresh;
 /// whenever they change.
 /// </summary>
 internal sealed class RefreshWatcher(
-    RefreshDataSource dataSource, RefreshLogSchema schema, IMatViewCatalog catalog, IOptions<MatViewRefreshOptions> options, ILogger<RefreshWatcher> logger)
+    RefreshDataSource dataSource, RefreshLogSchema schema, IMatViewCatalog catalog, RefreshQueue queue, IOptions<MatViewRefreshOptions> options, ILogger<RefreshWatcher> logger)
     : IRefreshWatcher
 {
     /// <summary>The advisory lock key that serializes watch and unwatch calls (any fixed value distinct from the schema install's).</summary>
@@ -88,6 +88,9 @@ internal sealed class RefreshWatcher(
         await InstallCaptureAsync(connection, transaction, tables.Select(t => t.Oid).Concat(previous), cancellationToken).ConfigureAwait(false);
         await transaction.CommitAsync(cancellationToken).ConfigureAwait(false);
         WatchLog.WatchInstalled(logger, name, string.Join(", ", watched.Select(t => t.DayColumn is null ? t.Table.ToString() : $"{t.Table} (days of {t.DayColumn})")));
+        // The worker of this instance can now run what the triggers request: window and function targets are not
+        // resolvable from their name alone (an app's own registration, with its options, wins).
+        queue.RegisterWatched(target, target.Kind == RefreshTargetKind.Window ? new RefreshOptions { TimeZone = timeZone } : null);
         return new RefreshWatch { Target = name, Tables = watched };
     }
 
