@@ -17,7 +17,13 @@ internal sealed record ViewResultBody(
     string? Error,
     string? ErrorSqlState);
 
-internal sealed record RefreshBody(string Status, string Message, IReadOnlyDictionary<string, ViewResultBody> Results, double DurationMs)
+/// <summary><c>results</c> is seed 003's view → succeeded map (booleans); <c>details</c> has each view's outcome, mode and why, duration.</summary>
+internal sealed record RefreshBody(
+    string Status,
+    string Message,
+    IReadOnlyDictionary<string, bool> Results,
+    IReadOnlyDictionary<string, ViewResultBody> Details,
+    double DurationMs)
 {
     /// <summary>Only on partial success, as in seed 003.</summary>
     [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
@@ -68,7 +74,12 @@ internal sealed record FinalMetricsBody(long TotalRefreshes, long SuccessfulRefr
 
 internal sealed record StopBody(string Status, string Message, FinalMetricsBody FinalMetrics);
 
-internal sealed record ForceResultBody(double DurationMs, int ViewsRefreshed, bool Success, IReadOnlyDictionary<string, ViewResultBody> Results);
+internal sealed record ForceResultBody(
+    double DurationMs,
+    int ViewsRefreshed,
+    bool Success,
+    IReadOnlyDictionary<string, bool> Results,
+    IReadOnlyDictionary<string, ViewResultBody> Details);
 
 internal sealed record ForceBody(string Status, ForceResultBody Result, string Message);
 

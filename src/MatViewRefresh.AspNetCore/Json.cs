@@ -21,6 +21,18 @@ internal static class Json
     public static double Ms(TimeSpan duration) => Math.Round(duration.TotalMilliseconds, 3);
 
     public static string Snake(string pascal) => JsonNamingPolicy.SnakeCaseLower.ConvertName(pascal);
+
+    /// <summary>
+    /// A target's name as the client writes it: without the schema when it is the default schema (<c>mv_entity_ancestors</c>,
+    /// the keys of seed 003's <c>results</c>), qualified otherwise (<c>sales.daily_totals</c>).
+    /// </summary>
+    public static string Name(string qualified, string defaultSchema)
+    {
+        var schemaPrefix = new QualifiedName(defaultSchema, "x").ToString()[..^1];
+        return qualified.StartsWith(schemaPrefix, StringComparison.Ordinal) && qualified.Length > schemaPrefix.Length
+            ? qualified[schemaPrefix.Length..]
+            : qualified;
+    }
 }
 
 /// <summary>Writes an instant as UTC ISO 8601 with <c>Z</c> (<c>2025-11-09T10:14:30.5Z</c>); reads any ISO 8601 instant.</summary>

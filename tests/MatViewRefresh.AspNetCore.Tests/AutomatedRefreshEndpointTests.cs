@@ -1,4 +1,5 @@
 using System.Net;
+using System.Text.Json;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.TestHost;
 
@@ -55,7 +56,8 @@ public sealed class AutomatedRefreshEndpointTests(DatabaseFixture db) : IClassFi
         Assert.True(result.GetProperty("success").GetBoolean());
         Assert.True(result.GetProperty("duration_ms").GetDouble() > 0);
         Assert.Equal(DatabaseFixture.HierarchyViews.Order(), result.GetProperty("results").Names().Order());
-        Assert.All(result.GetProperty("results").EnumerateObject(), r => Assert.True(r.Value.GetProperty("success").GetBoolean()));
+        Assert.All(result.GetProperty("results").EnumerateObject(), r => Assert.Equal(JsonValueKind.True, r.Value.ValueKind));
+        Assert.All(result.GetProperty("details").EnumerateObject(), r => Assert.Equal("succeeded", r.Value.GetProperty("outcome").GetString()));
 
         var (_, afterForce) = await _client.GetJsonAsync("/api/entities/refresh/status");
         var counted = afterForce.GetProperty("automated_refresh_status");
