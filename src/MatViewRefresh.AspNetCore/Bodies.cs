@@ -81,7 +81,12 @@ internal sealed record ForceResultBody(
     IReadOnlyDictionary<string, bool> Results,
     IReadOnlyDictionary<string, ViewResultBody> Details);
 
-internal sealed record ForceBody(string Status, ForceResultBody Result, string Message);
+internal sealed record ForceBody(string Status, ForceResultBody Result, string Message)
+{
+    /// <summary>Seed 003's error field, when nothing was refreshed (the answer is then a 500).</summary>
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+    public string? Detail { get; init; }
+}
 
 internal sealed record MetricBody(
     long Id,

@@ -62,7 +62,8 @@ internal sealed class RefreshEndpoints(MatViewRefreshEndpointOptions options)
             FailedViews = batch.Status == RefreshBatchStatus.PartialSuccess
                 ? [.. batch.FailedViews.Concat(batch.SkippedViews).Select(v => Json.Name(v.ToString(), defaultSchema))]
                 : null,
-            Detail = batch.Error?.Message,
+            // Seed 003's error answer is {"detail": …}: an all-failed 500 carries one too, naming the views and their errors.
+            Detail = batch.Error?.Message ?? (batch.Status == RefreshBatchStatus.Failed ? FailureDetail(batch.Results, defaultSchema) : null),
         };
         return Results.Json(body, Json.Options, statusCode: batch.Status switch
         {
@@ -139,7 +140,8 @@ internal sealed class RefreshEndpoints(MatViewRefreshEndpointOptions options)
             return Conflict("A scheduled refresh is already running: " + string.Join("; ", runs.Select(r => $"{r.Schedule}: {r.Error}")));
         }
 
-        var (results, details) = ResultsOf(runs.SelectMany(r => (r.Batch?.Results ?? []).Concat(r.Windows)), DefaultSchema(services));
+        var all = runs.SelectMany(r => (r.Batch?.Results ?? []).Concat(r.Windows)).ToList();
+        var (results, details) = ResultsOf(all, DefaultSchema(services));
         var success = runs.All(r => r.Outcome == RefreshScheduleOutcome.Succeeded);
         var anyGood = runs.Any(r => r.Outcome is RefreshScheduleOutcome.Succeeded or RefreshScheduleOutcome.PartiallySucceeded);
         var status = success ? "success" : anyGood ? "partial_success" : "failed";
@@ -147,7 +149,10 @@ internal sealed class RefreshEndpoints(MatViewRefreshEndpointOptions options)
             ? "Forced refresh completed successfully"
             : "Forced refresh did not fully succeed: " + string.Join("; ", runs.Where(r => r.Error is not null).Select(r => $"{r.Schedule}: {r.Error}"));
         var result = new ForceResultBody(Json.Ms(duration), results.Values.Count(ok => ok), success, results, details);
-        return Results.Json(new ForceBody(status, result, message), Json.Options);
+        return Results.Json(
+            new ForceBody(status, result, message) { Detail = anyGood ? null : message + " (" + FailureDetail(all, DefaultSchema(services)) + ")" },
+            Json.Options,
+            statusCode: anyGood ? StatusCodes.Status200OK : StatusCodes.Status500InternalServerError);
     });
 
     public Task<IResult> MetricsAsync(HttpContext context) => GuardAsync(context, async (services, ct) =>
@@ -384,6 +389,14 @@ internal sealed class RefreshEndpoints(MatViewRefreshEndpointOptions options)
         }
 
         return (succeeded, map);
+    }
+
+    private static string FailureDetail(IEnumerable<RefreshResult> results, string defaultSchema)
+    {
+        var failed = results.Where(r => !r.Success && !r.Coalesced)
+            .Select(r => $"{Json.Name(r.Target.ToString(), defaultSchema)}: {r.Error?.Message ?? Json.Snake(r.Outcome.ToString())}")
+            .ToList();
+        return failed.Count == 0 ? "No materialized view was refreshed" : "Refresh failed: " + string.Join("; ", failed);
     }
 
     private static string Status(RefreshBatchStatus status) => status switch

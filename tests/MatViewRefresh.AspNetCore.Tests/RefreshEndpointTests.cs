@@ -88,6 +88,8 @@ public sealed class RefreshEndpointTests(DatabaseFixture db) : IClassFixture<Dat
         Assert.Equal(HttpStatusCode.InternalServerError, status);
         Assert.Equal("failed", body.GetProperty("status").GetString());
         Assert.False(body.TryGetProperty("failed_views", out _));
+        // Seed 003's client reads "detail" from an error answer.
+        Assert.Contains("mv_broken: division by zero", body.GetProperty("detail").GetString(), StringComparison.Ordinal);
     }
 
     [Theory]
