@@ -117,6 +117,23 @@ public sealed class PublicByAccidentGuardTests(DatabaseFixture db) : IClassFixtu
         await app.StopAsync();
     }
 
+    [Fact]
+    public async Task Opting_into_anonymous_access_on_a_route_group_logs_the_warning_too()
+    {
+        var logs = new RecordingLoggerProvider();
+        await using var app = Builder(logs).Build();
+        app.MapGroup("/ops").MapMatViewRefreshEndpoints("/matviews", o => o.AllowAnonymous = true);
+        await app.StartAsync().WaitAsync(TestApp.Patience);
+        using var client = app.GetTestClient();
+
+        using var response = await client.GetAsync("/ops/matviews/freshness");
+
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        var warning = Assert.Single(logs.Entries, e => e.Id.Id == MatViewRefreshEventIds.EndpointsAllowAnonymous);
+        Assert.Equal(LogLevel.Warning, warning.Level);
+        await app.StopAsync();
+    }
+
     [Theory]
     [InlineData("not a view;")]
     [InlineData("a.b.c")]
