@@ -20,6 +20,21 @@ public sealed class UsageTests(CliDatabaseFixture db) : IClassFixture<CliDatabas
         Assert.Equal(string.Empty, run.Out);
     }
 
+    [Theory]
+    [InlineData("u3", "history", "--view")]
+    [InlineData("u4", "status", "--views")]
+    public async Task An_unknown_view_in_a_read_command_exits_2_naming_it_and_close_names(string schema, string command, string option)
+    {
+        await db.ExecuteAsync(Sample.Sql(schema));
+
+        var run = await db.RunAsync(command, option, schema + ".mv_dialy");
+
+        Assert.True(run.ExitCode == 2, run.ToString());
+        Assert.Contains(schema + ".mv_dialy", run.Err);
+        Assert.Contains(schema + ".mv_daily", run.Err);
+        Assert.DoesNotContain("   at ", run.Err);
+    }
+
     [Fact]
     public async Task An_unknown_schema_exits_2_naming_it()
     {

@@ -47,6 +47,13 @@ internal static class HistoryCommandLine
             summary = await log.GetSummaryAsync(target, since, context.CancellationToken);
         }
 
+        if (target is not null && summary.Count == 0)
+        {
+            // No history for that name: a typo must not look like "never refreshed". An unknown view is exit 2 with close names.
+            await using var services = context.CreateServices(autoCreateSchema: false);
+            await services.GetRequiredService<IMaterializedViewRefresher>().PlanAsync(RefreshSelection.Views(target), null, context.CancellationToken);
+        }
+
         static double? Ms(TimeSpan? t) => t is { } v ? Math.Round(v.TotalMilliseconds, 1) : null;
         if (context.Get(Json))
         {
