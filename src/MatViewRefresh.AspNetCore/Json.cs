@@ -47,3 +47,24 @@ internal sealed class UtcTimestampConverter : JsonConverter<DateTimeOffset>
     public static string Format(DateTimeOffset value) =>
         value.UtcDateTime.ToString("yyyy-MM-dd'T'HH:mm:ss.FFFFFFF'Z'", CultureInfo.InvariantCulture);
 }
+
+/// <summary>
+/// Writes a number with a decimal point (<c>100.0</c>, not <c>100</c>): seed 003's durations, <c>success_rate</c> and Unix
+/// times are floats, so a client that tells integers from floats (Python's <c>json</c>) always gets a float.
+/// </summary>
+internal sealed class FloatConverter : JsonConverter<double>
+{
+    public override double Read(ref Utf8JsonReader reader, Type typeToConvert, JsonSerializerOptions options) => reader.GetDouble();
+
+    public override void Write(Utf8JsonWriter writer, double value, JsonSerializerOptions options)
+    {
+        if (double.IsFinite(value) && value == Math.Floor(value) && Math.Abs(value) < 1e15)
+        {
+            writer.WriteRawValue(((long)value).ToString(CultureInfo.InvariantCulture) + ".0", skipInputValidation: true);
+        }
+        else
+        {
+            writer.WriteNumberValue(value);
+        }
+    }
+}

@@ -174,6 +174,20 @@ public sealed class RefreshEndpointTests(DatabaseFixture db) : IClassFixture<Dat
     }
 
     [Fact]
+    public async Task Durations_rates_and_unix_times_are_written_as_floats_as_in_seed_003()
+    {
+        await _client.PostJsonAsync("/api/entities/refresh?views=mv_entity_ancestors");
+
+        // Only successes for this view: a success rate of 100 is written 100.0, as in the seed (Python reads it as a float).
+        var (_, body) = await _client.GetJsonAsync("/api/entities/refresh/automated/metrics?view_name=mv_entity_ancestors");
+        Assert.Equal("100.0", body.GetProperty("summary").GetProperty("success_rate").GetRawText());
+        Assert.Equal(100.0, body.GetProperty("summary").GetProperty("success_rate").GetDouble());
+        Assert.Contains('.', body.GetProperty("summary").GetProperty("average_duration_ms").GetRawText());
+        var (_, status) = await _client.GetJsonAsync("/api/entities/refresh/status");
+        Assert.Contains('.', status.GetProperty("last_refresh").GetRawText());
+    }
+
+    [Fact]
     public async Task Metrics_filter_by_view_and_by_since_as_unix_seconds_or_iso_8601()
     {
         await _client.PostJsonAsync("/api/entities/refresh");
