@@ -35,6 +35,19 @@ public sealed class UsageTests(CliDatabaseFixture db) : IClassFixture<CliDatabas
         Assert.DoesNotContain("   at ", run.Err);
     }
 
+    [Theory]
+    [InlineData("status")]
+    [InlineData("list")]
+    [InlineData("history")]
+    public async Task A_log_schema_without_a_refresh_log_exits_2_naming_it_rather_than_reporting_never_refreshed(string command)
+    {
+        var run = await db.RunAsync(command, "--log-schema", "matview_refrsh");
+
+        Assert.True(run.ExitCode == 2, run.ToString());
+        Assert.Contains("'matview_refrsh'", run.Err);
+        Assert.Equal(string.Empty, run.Out);
+    }
+
     [Fact]
     public async Task An_unknown_schema_exits_2_naming_it()
     {

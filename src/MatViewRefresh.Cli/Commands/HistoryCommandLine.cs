@@ -39,7 +39,7 @@ internal static class HistoryCommandLine
         await using var connection = await context.ConnectAsync();
         IReadOnlyList<RefreshHistoryEntry> runs = [];
         RefreshSummary summary = new() { Count = 0, Successes = 0, Failures = 0 };
-        if (await CatalogQueries.LogExistsAsync(connection, context.LogSchemaName, context.CancellationToken))
+        if (await context.LogExistsAsync(connection))
         {
             await using var services = context.CreateServices(autoCreateSchema: false);
             var log = services.GetRequiredService<IRefreshLog>();
