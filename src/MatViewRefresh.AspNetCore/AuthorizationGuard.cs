@@ -18,7 +18,7 @@ internal sealed class AuthorizationGuard(string prefix, bool allowAnonymous)
     {
         if (allowAnonymous)
         {
-            // Also here, not only at start: mapped on a route group, the endpoints are built on first use.
+            // Also here, not only in CheckAtStart (which runs only when mapped on the app itself, not on a route group).
             WarnOnce(endpoint.ApplicationServices);
             return;
         }

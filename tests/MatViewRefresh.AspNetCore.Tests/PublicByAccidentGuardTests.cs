@@ -118,6 +118,19 @@ public sealed class PublicByAccidentGuardTests(DatabaseFixture db) : IClassFixtu
     }
 
     [Fact]
+    public async Task Unprotected_in_a_route_group_the_app_fails_to_start_too()
+    {
+        await using var app = Builder().Build();
+        app.MapGroup("/ops").MapMatViewRefreshEndpoints("/matviews");
+
+        var error = await Assert.ThrowsAsync<InvalidOperationException>(() => app.StartAsync().WaitAsync(TestApp.Patience));
+
+        Assert.Contains("MatViewRefresh endpoints under '/matviews'", error.Message, StringComparison.Ordinal);
+        Assert.False(app.Services.GetRequiredService<IRefreshScheduler>().IsStarted);
+        await app.StopAsync();
+    }
+
+    [Fact]
     public async Task Opting_into_anonymous_access_on_a_route_group_logs_the_warning_too()
     {
         var logs = new RecordingLoggerProvider();
