@@ -13,7 +13,7 @@ public static class RefreshApp
 {
     public const string Prefix = "/api/entities";
 
-    public static readonly IReadOnlyList<string> Views = ["public.mv_entity_ancestors", "public.mv_descendant_counts", "public.mv_entity_hierarchy_stats"];
+    public static readonly IReadOnlyList<string> Views = ["mv_entity_ancestors", "mv_descendant_counts", "mv_entity_hierarchy_stats"];
 
     /// <summary>Registers the database, MatViewRefresh bound from the "MatViewRefresh" section, and the health check.</summary>
     public static void ConfigureServices(WebApplicationBuilder builder, string connectionString)

@@ -16,7 +16,14 @@ internal sealed class AuthorizationGuard(string prefix, bool allowAnonymous)
     /// <summary>A <c>Finally</c> convention: it sees the metadata of every convention, the host's included, whenever they were added.</summary>
     public void Check(EndpointBuilder endpoint)
     {
-        if (allowAnonymous || IsProtected(endpoint))
+        if (allowAnonymous)
+        {
+            // Also here, not only in CheckAtStart (which runs only when mapped on the app itself, not on a route group).
+            WarnOnce(endpoint.ApplicationServices);
+            return;
+        }
+
+        if (IsProtected(endpoint))
         {
             return;
         }
@@ -35,9 +42,17 @@ internal sealed class AuthorizationGuard(string prefix, bool allowAnonymous)
             _ = source.Endpoints;
         }
 
-        if (allowAnonymous && Interlocked.Exchange(ref _warned, 1) == 0)
+        if (allowAnonymous)
         {
-            var logger = endpoints.ServiceProvider.GetService<ILoggerFactory>()?.CreateLogger("MatViewRefresh.AspNetCore") ?? NullLogger.Instance;
+            WarnOnce(endpoints.ServiceProvider);
+        }
+    }
+
+    private void WarnOnce(IServiceProvider services)
+    {
+        if (Interlocked.Exchange(ref _warned, 1) == 0)
+        {
+            var logger = services.GetService<ILoggerFactory>()?.CreateLogger("MatViewRefresh.AspNetCore") ?? NullLogger.Instance;
             Log.EndpointsAllowAnonymous(logger, prefix);
         }
     }

@@ -10,14 +10,20 @@ internal sealed record ViewResultBody(
     string RequestedMode,
     string? Mode,
     string? ModeReason,
-    double DurationMs,
+    [property: JsonConverter(typeof(FloatConverter))] double DurationMs,
     int Attempts,
     DateTimeOffset? DataAsOf,
     DateTimeOffset? RefreshedAt,
     string? Error,
     string? ErrorSqlState);
 
-internal sealed record RefreshBody(string Status, string Message, IReadOnlyDictionary<string, ViewResultBody> Results, double DurationMs)
+/// <summary><c>results</c> is seed 003's view → succeeded map (booleans); <c>details</c> has each view's outcome, mode and why, duration.</summary>
+internal sealed record RefreshBody(
+    string Status,
+    string Message,
+    IReadOnlyDictionary<string, bool> Results,
+    IReadOnlyDictionary<string, ViewResultBody> Details,
+    [property: JsonConverter(typeof(FloatConverter))] double DurationMs)
 {
     /// <summary>Only on partial success, as in seed 003.</summary>
     [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
@@ -32,11 +38,11 @@ internal sealed record ScheduleBody(
     string Name,
     bool Enabled,
     bool Running,
-    double? LastRun,
+    [property: JsonConverter(typeof(FloatConverter))] double? LastRun,
     string? LastOutcome,
-    double? LastDurationMs,
+    [property: JsonConverter(typeof(FloatConverter))] double? LastDurationMs,
     string? LastError,
-    double? NextRun,
+    [property: JsonConverter(typeof(FloatConverter))] double? NextRun,
     double? IntervalSeconds,
     string? Cron,
     string TimeZone,
@@ -48,8 +54,8 @@ internal sealed record ScheduleBody(
 internal sealed record AutomatedStatusBody(
     bool Enabled,
     bool Running,
-    double? LastRun,
-    double? NextRun,
+    [property: JsonConverter(typeof(FloatConverter))] double? LastRun,
+    [property: JsonConverter(typeof(FloatConverter))] double? NextRun,
     double? IntervalSeconds,
     string? Cron,
     string? TimeZone,
@@ -58,25 +64,35 @@ internal sealed record AutomatedStatusBody(
     long SkippedCount,
     IReadOnlyList<ScheduleBody> Schedules);
 
-internal sealed record StatusBody(string Status, double? LastRefresh, DateTimeOffset? LastRefreshAt, AutomatedStatusBody AutomatedRefreshStatus, string Message);
+internal sealed record StatusBody(string Status, [property: JsonConverter(typeof(FloatConverter))] double? LastRefresh, DateTimeOffset? LastRefreshAt, AutomatedStatusBody AutomatedRefreshStatus, string Message);
 
 internal sealed record AutomatedConfigBody(double? IntervalSeconds, string? Cron, string? TimeZone, bool ConcurrentRefresh, IReadOnlyList<string> Views, IReadOnlyList<string> Schedules);
 
 internal sealed record StartBody(string Status, string Message, AutomatedConfigBody Config);
 
-internal sealed record FinalMetricsBody(long TotalRefreshes, long SuccessfulRefreshes, long FailedRefreshes, long SkippedCount, double AverageDurationMs, double UptimeSeconds);
+internal sealed record FinalMetricsBody(long TotalRefreshes, long SuccessfulRefreshes, long FailedRefreshes, long SkippedCount, [property: JsonConverter(typeof(FloatConverter))] double AverageDurationMs, double UptimeSeconds);
 
 internal sealed record StopBody(string Status, string Message, FinalMetricsBody FinalMetrics);
 
-internal sealed record ForceResultBody(double DurationMs, int ViewsRefreshed, bool Success, IReadOnlyDictionary<string, ViewResultBody> Results);
+internal sealed record ForceResultBody(
+    [property: JsonConverter(typeof(FloatConverter))] double DurationMs,
+    int ViewsRefreshed,
+    bool Success,
+    IReadOnlyDictionary<string, bool> Results,
+    IReadOnlyDictionary<string, ViewResultBody> Details);
 
-internal sealed record ForceBody(string Status, ForceResultBody Result, string Message);
+internal sealed record ForceBody(string Status, ForceResultBody Result, string Message)
+{
+    /// <summary>Seed 003's error field, when nothing was refreshed (the answer is then a 500).</summary>
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+    public string? Detail { get; init; }
+}
 
 internal sealed record MetricBody(
     long Id,
     string ViewName,
     string Scope,
-    double RefreshDurationMs,
+    [property: JsonConverter(typeof(FloatConverter))] double RefreshDurationMs,
     bool Success,
     DateTimeOffset CreatedAt,
     string? ErrorMessage,
@@ -90,13 +106,13 @@ internal sealed record SummaryBody(
     long TotalCount,
     long SuccessCount,
     long FailureCount,
-    double? SuccessRate,
-    double? AverageDurationMs,
-    [property: JsonPropertyName("p50_duration_ms")] double? P50DurationMs,
-    [property: JsonPropertyName("p95_duration_ms")] double? P95DurationMs,
-    [property: JsonPropertyName("p99_duration_ms")] double? P99DurationMs,
-    double? MinDurationMs,
-    double? MaxDurationMs);
+    [property: JsonConverter(typeof(FloatConverter))] double? SuccessRate,
+    [property: JsonConverter(typeof(FloatConverter))] double? AverageDurationMs,
+    [property: JsonPropertyName("p50_duration_ms")] [property: JsonConverter(typeof(FloatConverter))] double? P50DurationMs,
+    [property: JsonPropertyName("p95_duration_ms")] [property: JsonConverter(typeof(FloatConverter))] double? P95DurationMs,
+    [property: JsonPropertyName("p99_duration_ms")] [property: JsonConverter(typeof(FloatConverter))] double? P99DurationMs,
+    [property: JsonConverter(typeof(FloatConverter))] double? MinDurationMs,
+    [property: JsonConverter(typeof(FloatConverter))] double? MaxDurationMs);
 
 internal sealed record MetricsBody(string Status, IReadOnlyList<MetricBody> Metrics, SummaryBody Summary);
 

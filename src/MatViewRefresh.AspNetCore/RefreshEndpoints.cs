@@ -51,15 +51,19 @@ internal sealed class RefreshEndpoints(MatViewRefreshEndpointOptions options)
         }
         catch (MaterializedViewNotFoundException e)
         {
-            return UnknownView(e);
+            return UnknownView(e, DefaultSchema(services));
         }
 
-        var results = ResultsOf(batch.Results);
+        var defaultSchema = DefaultSchema(services);
+        var (results, details) = ResultsOf(batch.Results, defaultSchema);
         var status = Status(batch.Status);
-        var body = new RefreshBody(status, MessageOf(batch), results, Json.Ms(batch.Duration))
+        var body = new RefreshBody(status, MessageOf(batch, defaultSchema), results, details, Json.Ms(batch.Duration))
         {
-            FailedViews = batch.Status == RefreshBatchStatus.PartialSuccess ? [.. batch.FailedViews.Concat(batch.SkippedViews).Select(v => v.ToString())] : null,
-            Detail = batch.Error?.Message,
+            FailedViews = batch.Status == RefreshBatchStatus.PartialSuccess
+                ? [.. batch.FailedViews.Concat(batch.SkippedViews).Select(v => Json.Name(v.ToString(), defaultSchema))]
+                : null,
+            // Seed 003's error answer is {"detail": …}: an all-failed 500 carries one too, naming the views and their errors.
+            Detail = batch.Error?.Message ?? (batch.Status == RefreshBatchStatus.Failed ? FailureDetail(batch.Results, defaultSchema) : null),
         };
         return Results.Json(body, Json.Options, statusCode: batch.Status switch
         {
@@ -136,15 +140,19 @@ internal sealed class RefreshEndpoints(MatViewRefreshEndpointOptions options)
             return Conflict("A scheduled refresh is already running: " + string.Join("; ", runs.Select(r => $"{r.Schedule}: {r.Error}")));
         }
 
-        var results = ResultsOf(runs.SelectMany(r => (r.Batch?.Results ?? []).Concat(r.Windows)));
+        var all = runs.SelectMany(r => (r.Batch?.Results ?? []).Concat(r.Windows)).ToList();
+        var (results, details) = ResultsOf(all, DefaultSchema(services));
         var success = runs.All(r => r.Outcome == RefreshScheduleOutcome.Succeeded);
         var anyGood = runs.Any(r => r.Outcome is RefreshScheduleOutcome.Succeeded or RefreshScheduleOutcome.PartiallySucceeded);
         var status = success ? "success" : anyGood ? "partial_success" : "failed";
         var message = success
             ? "Forced refresh completed successfully"
             : "Forced refresh did not fully succeed: " + string.Join("; ", runs.Where(r => r.Error is not null).Select(r => $"{r.Schedule}: {r.Error}"));
-        var result = new ForceResultBody(Json.Ms(duration), results.Values.Count(r => r.Success), success, results);
-        return Results.Json(new ForceBody(status, result, message), Json.Options);
+        var result = new ForceResultBody(Json.Ms(duration), results.Values.Count(ok => ok), success, results, details);
+        return Results.Json(
+            new ForceBody(status, result, message) { Detail = anyGood ? null : message + " (" + FailureDetail(all, DefaultSchema(services)) + ")" },
+            Json.Options,
+            statusCode: anyGood ? StatusCodes.Status200OK : StatusCodes.Status500InternalServerError);
     });
 
     public Task<IResult> MetricsAsync(HttpContext context) => GuardAsync(context, async (services, ct) =>
@@ -182,8 +190,9 @@ internal sealed class RefreshEndpoints(MatViewRefreshEndpointOptions options)
         var log = services.GetRequiredService<IRefreshLog>();
         var history = await log.GetHistoryAsync(limit, target, since, ct);
         var summary = await log.GetSummaryAsync(target, since, ct);
+        var defaultSchema = DefaultSchema(services);
         var metrics = history.Select(h => new MetricBody(
-            h.Id, h.Target, h.Scope, Json.Ms(h.Duration), h.Success, h.StartedAt, h.ErrorMessage, h.ErrorSqlState, h.Mode, h.Trigger, h.Attempts, h.DataAsOf)).ToList();
+            h.Id, Json.Name(h.Target, defaultSchema), h.Scope, Json.Ms(h.Duration), h.Success, h.StartedAt, h.ErrorMessage, h.ErrorSqlState, h.Mode, h.Trigger, h.Attempts, h.DataAsOf)).ToList();
         var summaryBody = new SummaryBody(
             summary.Count,
             summary.Successes,
@@ -202,7 +211,7 @@ internal sealed class RefreshEndpoints(MatViewRefreshEndpointOptions options)
     {
         var rows = await FreshnessOfAsync(services, ct);
         return Results.Json(
-            new FreshnessListBody(options.StaleAfter.TotalSeconds, [.. rows.Select(r => Body(r.Target, r.Freshness))]),
+            new FreshnessListBody(options.StaleAfter.TotalSeconds, [.. rows.Select(r => Body(r.Target, r.Freshness, DefaultSchema(services)))]),
             Json.Options);
     });
 
@@ -215,7 +224,7 @@ internal sealed class RefreshEndpoints(MatViewRefreshEndpointOptions options)
         }
 
         var freshness = await services.GetRequiredService<IRefreshLog>().GetFreshnessAsync(known.Target!, ct);
-        return Results.Json(Body(known.Target!, freshness), Json.Options);
+        return Results.Json(Body(known.Target!, freshness, DefaultSchema(services)), Json.Options);
     });
 
     // ---- helpers ----
@@ -298,7 +307,7 @@ internal sealed class RefreshEndpoints(MatViewRefreshEndpointOptions options)
         }
         catch (MaterializedViewNotFoundException e)
         {
-            return (null, UnknownView(e));
+            return (null, UnknownView(e, core.DefaultSchema));
         }
     }
 
@@ -353,12 +362,19 @@ internal sealed class RefreshEndpoints(MatViewRefreshEndpointOptions options)
             : null;
     }
 
-    private static Dictionary<string, ViewResultBody> ResultsOf(IEnumerable<RefreshResult> results)
+    private static string DefaultSchema(IServiceProvider services) =>
+        services.GetRequiredService<IOptions<MatViewRefreshOptions>>().Value.DefaultSchema;
+
+    /// <summary>Seed 003's <c>results</c> (view → succeeded) and the <c>details</c> of each view's result, keyed alike.</summary>
+    private static (Dictionary<string, bool> Results, Dictionary<string, ViewResultBody> Details) ResultsOf(IEnumerable<RefreshResult> results, string defaultSchema)
     {
+        var succeeded = new Dictionary<string, bool>(StringComparer.Ordinal);
         var map = new Dictionary<string, ViewResultBody>(StringComparer.Ordinal);
         foreach (var r in results)
         {
-            map[r.Target.ToString()] = new ViewResultBody(
+            var key = Json.Name(r.Target.ToString(), defaultSchema);
+            succeeded[key] = r.Success || r.Coalesced;
+            map[key] = new ViewResultBody(
                 r.Success || r.Coalesced,
                 Json.Snake(r.Outcome.ToString()),
                 Json.Snake(r.RequestedMode.ToString()),
@@ -372,7 +388,15 @@ internal sealed class RefreshEndpoints(MatViewRefreshEndpointOptions options)
                 r.Error?.SqlState);
         }
 
-        return map;
+        return (succeeded, map);
+    }
+
+    private static string FailureDetail(IEnumerable<RefreshResult> results, string defaultSchema)
+    {
+        var failed = results.Where(r => !r.Success && !r.Coalesced)
+            .Select(r => $"{Json.Name(r.Target.ToString(), defaultSchema)}: {r.Error?.Message ?? Json.Snake(r.Outcome.ToString())}")
+            .ToList();
+        return failed.Count == 0 ? "No materialized view was refreshed" : "Refresh failed: " + string.Join("; ", failed);
     }
 
     private static string Status(RefreshBatchStatus status) => status switch
@@ -382,10 +406,11 @@ internal sealed class RefreshEndpoints(MatViewRefreshEndpointOptions options)
         _ => "failed",
     };
 
-    private static string MessageOf(RefreshBatchResult batch) => batch.Status switch
+    private static string MessageOf(RefreshBatchResult batch, string defaultSchema) => batch.Status switch
     {
         RefreshBatchStatus.Success => "All materialized views refreshed successfully",
-        RefreshBatchStatus.PartialSuccess => $"Some materialized views failed to refresh: {string.Join(", ", batch.FailedViews.Concat(batch.SkippedViews))}",
+        RefreshBatchStatus.PartialSuccess =>
+            $"Some materialized views failed to refresh: {string.Join(", ", batch.FailedViews.Concat(batch.SkippedViews).Select(v => Json.Name(v.ToString(), defaultSchema)))}",
         _ when batch.Error is not null => "The refresh could not start: " + batch.Error.Message,
         _ => "No materialized view was refreshed",
     };
@@ -428,9 +453,9 @@ internal sealed class RefreshEndpoints(MatViewRefreshEndpointOptions options)
     {
         var schedules = core.Schedules.OrderBy(s => s.Key, StringComparer.OrdinalIgnoreCase).ToList();
         var single = schedules.Count == 1 ? schedules[0].Value : null;
-        var views = schedules.SelectMany(s => s.Value.Views.Select(v => QualifiedName.Parse(v, core.DefaultSchema).ToString())
+        var views = schedules.SelectMany(s => s.Value.Views.Select(v => Json.Name(QualifiedName.Parse(v, core.DefaultSchema).ToString(), core.DefaultSchema))
                 .Concat(s.Value.Schemas.Select(schema => schema + ".*"))
-                .Concat(s.Value.Windows.Select(w => QualifiedName.Parse(w.Table, core.DefaultSchema).ToString())))
+                .Concat(s.Value.Windows.Select(w => Json.Name(QualifiedName.Parse(w.Table, core.DefaultSchema).ToString(), core.DefaultSchema))))
             .Distinct(StringComparer.Ordinal)
             .ToList();
         return new AutomatedConfigBody(
@@ -442,8 +467,8 @@ internal sealed class RefreshEndpoints(MatViewRefreshEndpointOptions options)
             [.. schedules.Select(s => s.Key)]);
     }
 
-    private FreshnessBody Body(RefreshTarget target, ViewFreshness? f) => new(
-        target.ToString(),
+    private FreshnessBody Body(RefreshTarget target, ViewFreshness? f, string defaultSchema) => new(
+        Json.Name(target.ToString(), defaultSchema),
         target.Kind == RefreshTargetKind.MaterializedView ? "materialized_view" : "window",
         target.Kind == RefreshTargetKind.MaterializedView,
         f?.DataAsOf,
@@ -464,11 +489,15 @@ internal sealed class RefreshEndpoints(MatViewRefreshEndpointOptions options)
         detail: value is null ? $"{parameter} {why}." : $"{parameter}: '{value}' {why}.",
         extensions: new Dictionary<string, object?> { ["parameter"] = parameter, ["value"] = value });
 
-    private static IResult UnknownView(MaterializedViewNotFoundException e) => Results.Problem(
+    private static IResult UnknownView(MaterializedViewNotFoundException e, string defaultSchema) => Results.Problem(
         statusCode: StatusCodes.Status404NotFound,
         title: "Unknown materialized view",
         detail: e.Message,
-        extensions: new Dictionary<string, object?> { ["view"] = e.Name.ToString(), ["suggestions"] = e.Suggestions.Select(s => s.ToString()).ToArray() });
+        extensions: new Dictionary<string, object?>
+        {
+            ["view"] = Json.Name(e.Name.ToString(), defaultSchema),
+            ["suggestions"] = e.Suggestions.Select(s => Json.Name(s.ToString(), defaultSchema)).ToArray(),
+        });
 
     private static IResult Conflict(string detail) => Results.Problem(statusCode: StatusCodes.Status409Conflict, title: "Conflict", detail: detail);
 }

@@ -71,6 +71,25 @@ internal sealed class CliContext(ParseResult parse, TextWriter output, TextWrite
 
     public string LogSchemaName => Parse.GetValue(GlobalOptions.LogSchema) ?? "matview_refresh";
 
+    /// <summary>
+    /// Whether the refresh log exists. Missing under the default schema it means nothing was ever refreshed; missing under
+    /// a schema given with --log-schema it is a wrong value (exit 2), not views that were never refreshed.
+    /// </summary>
+    public async Task<bool> LogExistsAsync(NpgsqlConnection connection)
+    {
+        if (await Commands.CatalogQueries.LogExistsAsync(connection, LogSchemaName, CancellationToken))
+        {
+            return true;
+        }
+
+        if (Parse.GetResult(GlobalOptions.LogSchema) is { Implicit: false })
+        {
+            throw CliException.Usage($"--log-schema '{LogSchemaName}': there is no refresh log in that schema (no table {LogSchemaName}.refresh_log); the default is matview_refresh.");
+        }
+
+        return false;
+    }
+
     public T? Get<T>(Option<T> option) => Parse.GetValue(option);
 
     public T? Get<T>(Argument<T> argument) => Parse.GetValue(argument);

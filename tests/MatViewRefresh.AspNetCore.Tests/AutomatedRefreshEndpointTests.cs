@@ -1,4 +1,5 @@
 using System.Net;
+using System.Text.Json;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.TestHost;
 
@@ -55,7 +56,8 @@ public sealed class AutomatedRefreshEndpointTests(DatabaseFixture db) : IClassFi
         Assert.True(result.GetProperty("success").GetBoolean());
         Assert.True(result.GetProperty("duration_ms").GetDouble() > 0);
         Assert.Equal(DatabaseFixture.HierarchyViews.Order(), result.GetProperty("results").Names().Order());
-        Assert.All(result.GetProperty("results").EnumerateObject(), r => Assert.True(r.Value.GetProperty("success").GetBoolean()));
+        Assert.All(result.GetProperty("results").EnumerateObject(), r => Assert.Equal(JsonValueKind.True, r.Value.ValueKind));
+        Assert.All(result.GetProperty("details").EnumerateObject(), r => Assert.Equal("succeeded", r.Value.GetProperty("outcome").GetString()));
 
         var (_, afterForce) = await _client.GetJsonAsync("/api/entities/refresh/status");
         var counted = afterForce.GetProperty("automated_refresh_status");
@@ -71,6 +73,29 @@ public sealed class AutomatedRefreshEndpointTests(DatabaseFixture db) : IClassFi
         Assert.Equal(0, final.GetProperty("failed_refreshes").GetInt64());
         Assert.True(final.GetProperty("average_duration_ms").GetDouble() > 0);
         Assert.True(final.GetProperty("uptime_seconds").GetDouble() > 0);
+    }
+
+    [Fact]
+    public async Task A_forced_run_where_every_view_fails_is_a_500_with_a_detail()
+    {
+        var builder = TestApp.CreateBuilder(db.ConnectionString, o => o.Schedules["broken"] = new RefreshScheduleOptions
+        {
+            Views = ["mv_broken"],
+            Interval = TimeSpan.FromSeconds(300),
+            MaxCatchUpRuns = 0,
+        });
+        await using var app = await TestApp.StartAsync(builder, a => a.MapMatViewRefreshEndpoints("/api/entities", o => o.AllowAnonymous = true));
+        using var client = app.GetTestClient();
+        Assert.Equal(HttpStatusCode.OK, (await client.PostJsonAsync("/api/entities/refresh/automated/start")).Status);
+
+        var (status, body) = await client.PostJsonAsync("/api/entities/refresh/automated/force");
+
+        Assert.Equal(HttpStatusCode.InternalServerError, status);
+        Assert.Equal("failed", body.GetProperty("status").GetString());
+        Assert.Contains("division by zero", body.GetProperty("detail").GetString(), StringComparison.Ordinal);
+        Assert.False(body.GetProperty("result").GetProperty("results").GetProperty("mv_broken").GetBoolean());
+        Assert.Equal(0, body.GetProperty("result").GetProperty("views_refreshed").GetInt32());
+        await app.StopAsync().WaitAsync(TestApp.Patience);
     }
 
     [Theory]

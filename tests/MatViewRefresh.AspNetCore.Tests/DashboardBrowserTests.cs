@@ -72,16 +72,16 @@ public sealed partial class DashboardBrowserTests(DatabaseFixture db) : IClassFi
 
         await page.GotoAsync(_address + "/ops/matviews/dashboard");
 
-        foreach (var view in DatabaseFixture.HierarchyViews.Append("public.mv_broken"))
+        foreach (var view in DatabaseFixture.HierarchyViews.Append("mv_broken"))
         {
             await Expect(page.Locator($"tr[data-view='{view}'] td.view")).ToContainTextAsync(view);
         }
 
-        var ancestors = page.Locator("tr[data-view='public.mv_entity_ancestors']");
+        var ancestors = page.Locator("tr[data-view='mv_entity_ancestors']");
         await Expect(ancestors.Locator(".age")).ToHaveTextAsync("3.0 h");
         await Expect(ancestors.Locator(".age")).ToHaveClassAsync(StaleClass());
         await Expect(page.Locator("#scheduler")).ToContainTextAsync("stopped");
-        await Expect(page.Locator("tr[data-view='public.mv_broken'] .age")).ToHaveTextAsync("never refreshed");
+        await Expect(page.Locator("tr[data-view='mv_broken'] .age")).ToHaveTextAsync("never refreshed");
 
         await ancestors.Locator("button").ClickAsync();
 
@@ -89,7 +89,7 @@ public sealed partial class DashboardBrowserTests(DatabaseFixture db) : IClassFi
         await Expect(ancestors.Locator(".age")).ToHaveTextAsync(SecondsOld());
         await Expect(ancestors.Locator(".age")).ToHaveClassAsync(FreshClass());
 
-        var broken = page.Locator("tr[data-view='public.mv_broken']");
+        var broken = page.Locator("tr[data-view='mv_broken']");
         await broken.Locator("button").ClickAsync();
 
         await Expect(broken.Locator(".result")).ToContainTextAsync("failed: division by zero");

@@ -38,7 +38,7 @@ public sealed class DatabaseFixture : IAsyncLifetime
         CREATE MATERIALIZED VIEW mv_broken AS SELECT 1 / (SELECT d FROM divisor) AS x WITH NO DATA;
         """;
 
-    public static readonly string[] HierarchyViews = ["public.mv_entity_ancestors", "public.mv_descendant_counts", "public.mv_entity_hierarchy_stats"];
+    public static readonly string[] HierarchyViews = ["mv_entity_ancestors", "mv_descendant_counts", "mv_entity_hierarchy_stats"];
 
     public string ConnectionString { get; private set; } = string.Empty;
 

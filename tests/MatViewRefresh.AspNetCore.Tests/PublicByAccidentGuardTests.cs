@@ -117,6 +117,36 @@ public sealed class PublicByAccidentGuardTests(DatabaseFixture db) : IClassFixtu
         await app.StopAsync();
     }
 
+    [Fact]
+    public async Task Unprotected_in_a_route_group_the_app_fails_to_start_too()
+    {
+        await using var app = Builder().Build();
+        app.MapGroup("/ops").MapMatViewRefreshEndpoints("/matviews");
+
+        var error = await Assert.ThrowsAsync<InvalidOperationException>(() => app.StartAsync().WaitAsync(TestApp.Patience));
+
+        Assert.Contains("MatViewRefresh endpoints under '/matviews'", error.Message, StringComparison.Ordinal);
+        Assert.False(app.Services.GetRequiredService<IRefreshScheduler>().IsStarted);
+        await app.StopAsync();
+    }
+
+    [Fact]
+    public async Task Opting_into_anonymous_access_on_a_route_group_logs_the_warning_too()
+    {
+        var logs = new RecordingLoggerProvider();
+        await using var app = Builder(logs).Build();
+        app.MapGroup("/ops").MapMatViewRefreshEndpoints("/matviews", o => o.AllowAnonymous = true);
+        await app.StartAsync().WaitAsync(TestApp.Patience);
+        using var client = app.GetTestClient();
+
+        using var response = await client.GetAsync("/ops/matviews/freshness");
+
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        var warning = Assert.Single(logs.Entries, e => e.Id.Id == MatViewRefreshEventIds.EndpointsAllowAnonymous);
+        Assert.Equal(LogLevel.Warning, warning.Level);
+        await app.StopAsync();
+    }
+
     [Theory]
     [InlineData("not a view;")]
     [InlineData("a.b.c")]

@@ -35,15 +35,19 @@ public sealed class RefreshEndpointTests(DatabaseFixture db) : IClassFixture<Dat
         Assert.Equal("All materialized views refreshed successfully", body.GetProperty("message").GetString());
         Assert.True(body.GetProperty("duration_ms").GetDouble() > 0);
         Assert.False(body.TryGetProperty("failed_views", out _), "failed_views is only present on partial success");
+        // Seed 003: "results": {"mv_entity_ancestors": true, …}, keyed by the names the client uses.
         var results = body.GetProperty("results");
         Assert.Equal(DatabaseFixture.HierarchyViews.Order(), results.Names().Order());
-        var ancestors = results.GetProperty("public.mv_entity_ancestors");
+        Assert.All(results.EnumerateObject(), r => Assert.Equal(JsonValueKind.True, r.Value.ValueKind));
+        var details = body.GetProperty("details");
+        Assert.Equal(DatabaseFixture.HierarchyViews.Order(), details.Names().Order());
+        var ancestors = details.GetProperty("mv_entity_ancestors");
         Assert.True(ancestors.GetProperty("success").GetBoolean());
         Assert.Equal("succeeded", ancestors.GetProperty("outcome").GetString());
         Assert.Equal("concurrent", ancestors.GetProperty("mode").GetString());
         Assert.False(string.IsNullOrEmpty(ancestors.GetProperty("mode_reason").GetString()));
         Assert.True(ancestors.GetProperty("duration_ms").GetDouble() > 0);
-        Assert.Equal("full", results.GetProperty("public.mv_entity_hierarchy_stats").GetProperty("mode").GetString());
+        Assert.Equal("full", details.GetProperty("mv_entity_hierarchy_stats").GetProperty("mode").GetString());
     }
 
     [Fact]
@@ -52,8 +56,9 @@ public sealed class RefreshEndpointTests(DatabaseFixture db) : IClassFixture<Dat
         var (status, body) = await _client.PostJsonAsync("/api/entities/refresh?views=mv_descendant_counts&mode=full");
 
         Assert.Equal(HttpStatusCode.OK, status);
-        var result = Assert.Single(body.GetProperty("results").EnumerateObject());
-        Assert.Equal("public.mv_descendant_counts", result.Name);
+        Assert.True(body.GetProperty("results").GetProperty("mv_descendant_counts").GetBoolean());
+        var result = Assert.Single(body.GetProperty("details").EnumerateObject());
+        Assert.Equal("mv_descendant_counts", result.Name);
         Assert.Equal("full", result.Value.GetProperty("mode").GetString());
         Assert.Equal("full", result.Value.GetProperty("requested_mode").GetString());
     }
@@ -65,8 +70,10 @@ public sealed class RefreshEndpointTests(DatabaseFixture db) : IClassFixture<Dat
 
         Assert.Equal(HttpStatusCode.OK, status);
         Assert.Equal("partial_success", body.GetProperty("status").GetString());
-        Assert.Equal(["public.mv_broken"], body.GetProperty("failed_views").EnumerateArray().Select(v => v.GetString()));
-        var broken = body.GetProperty("results").GetProperty("public.mv_broken");
+        Assert.Equal(["mv_broken"], body.GetProperty("failed_views").EnumerateArray().Select(v => v.GetString()));
+        Assert.True(body.GetProperty("results").GetProperty("mv_entity_ancestors").GetBoolean());
+        Assert.False(body.GetProperty("results").GetProperty("mv_broken").GetBoolean());
+        var broken = body.GetProperty("details").GetProperty("mv_broken");
         Assert.False(broken.GetProperty("success").GetBoolean());
         Assert.Equal("failed", broken.GetProperty("outcome").GetString());
         Assert.Equal("22012", broken.GetProperty("error_sql_state").GetString());
@@ -81,6 +88,8 @@ public sealed class RefreshEndpointTests(DatabaseFixture db) : IClassFixture<Dat
         Assert.Equal(HttpStatusCode.InternalServerError, status);
         Assert.Equal("failed", body.GetProperty("status").GetString());
         Assert.False(body.TryGetProperty("failed_views", out _));
+        // Seed 003's client reads "detail" from an error answer.
+        Assert.Contains("mv_broken: division by zero", body.GetProperty("detail").GetString(), StringComparison.Ordinal);
     }
 
     [Theory]
@@ -102,8 +111,8 @@ public sealed class RefreshEndpointTests(DatabaseFixture db) : IClassFixture<Dat
         var (status, body) = await _client.PostJsonAsync("/api/entities/refresh?views=mv_entity_ancestor");
 
         Assert.Equal(HttpStatusCode.NotFound, status);
-        Assert.Equal("public.mv_entity_ancestor", body.GetProperty("view").GetString());
-        Assert.Contains("public.mv_entity_ancestors", body.GetProperty("suggestions").EnumerateArray().Select(s => s.GetString()));
+        Assert.Equal("mv_entity_ancestor", body.GetProperty("view").GetString());
+        Assert.Contains("mv_entity_ancestors", body.GetProperty("suggestions").EnumerateArray().Select(s => s.GetString()));
         Assert.Contains("'public.mv_entity_ancestor' does not exist", body.GetProperty("detail").GetString(), StringComparison.Ordinal);
     }
 
@@ -150,7 +159,7 @@ public sealed class RefreshEndpointTests(DatabaseFixture db) : IClassFixture<Dat
         }
 
         var newest = rows[0];
-        Assert.Equal("public.mv_broken", newest.GetProperty("view_name").GetString());
+        Assert.Equal("mv_broken", newest.GetProperty("view_name").GetString());
         Assert.False(newest.GetProperty("success").GetBoolean());
         Assert.EndsWith("Z", newest.GetProperty("created_at").GetString(), StringComparison.Ordinal);
         var summary = body.GetProperty("summary");
@@ -165,13 +174,27 @@ public sealed class RefreshEndpointTests(DatabaseFixture db) : IClassFixture<Dat
     }
 
     [Fact]
+    public async Task Durations_rates_and_unix_times_are_written_as_floats_as_in_seed_003()
+    {
+        await _client.PostJsonAsync("/api/entities/refresh?views=mv_entity_ancestors");
+
+        // Only successes for this view: a success rate of 100 is written 100.0, as in the seed (Python reads it as a float).
+        var (_, body) = await _client.GetJsonAsync("/api/entities/refresh/automated/metrics?view_name=mv_entity_ancestors");
+        Assert.Equal("100.0", body.GetProperty("summary").GetProperty("success_rate").GetRawText());
+        Assert.Equal(100.0, body.GetProperty("summary").GetProperty("success_rate").GetDouble());
+        Assert.Contains('.', body.GetProperty("summary").GetProperty("average_duration_ms").GetRawText());
+        var (_, status) = await _client.GetJsonAsync("/api/entities/refresh/status");
+        Assert.Contains('.', status.GetProperty("last_refresh").GetRawText());
+    }
+
+    [Fact]
     public async Task Metrics_filter_by_view_and_by_since_as_unix_seconds_or_iso_8601()
     {
         await _client.PostJsonAsync("/api/entities/refresh");
 
         var (_, byView) = await _client.GetJsonAsync("/api/entities/refresh/automated/metrics?view_name=mv_entity_hierarchy_stats");
         Assert.NotEmpty(byView.GetProperty("metrics").EnumerateArray());
-        Assert.All(byView.GetProperty("metrics").EnumerateArray(), r => Assert.Equal("public.mv_entity_hierarchy_stats", r.GetProperty("view_name").GetString()));
+        Assert.All(byView.GetProperty("metrics").EnumerateArray(), r => Assert.Equal("mv_entity_hierarchy_stats", r.GetProperty("view_name").GetString()));
 
         var future = DateTimeOffset.UtcNow.AddHours(1);
         var (unixStatus, unix) = await _client.GetJsonAsync($"/api/entities/refresh/automated/metrics?since={future.ToUnixTimeSeconds()}");
@@ -212,7 +235,7 @@ public sealed class RefreshEndpointTests(DatabaseFixture db) : IClassFixture<Dat
         var (status, body) = await _client.GetJsonAsync("/api/entities/refresh/automated/metrics?view_name=mv_descendant_count");
 
         Assert.Equal(HttpStatusCode.NotFound, status);
-        Assert.Contains("public.mv_descendant_counts", body.GetProperty("suggestions").EnumerateArray().Select(s => s.GetString()));
+        Assert.Contains("mv_descendant_counts", body.GetProperty("suggestions").EnumerateArray().Select(s => s.GetString()));
     }
 
     [Fact]
@@ -227,7 +250,7 @@ public sealed class RefreshEndpointTests(DatabaseFixture db) : IClassFixture<Dat
 
         var (oneStatus, one) = await _client.GetJsonAsync("/api/entities/freshness/mv_entity_ancestors");
         Assert.Equal(HttpStatusCode.OK, oneStatus);
-        Assert.Equal("public.mv_entity_ancestors", one.GetProperty("view").GetString());
+        Assert.Equal("mv_entity_ancestors", one.GetProperty("view").GetString());
         Assert.False(one.GetProperty("stale").GetBoolean());
         Assert.Equal("fast", one.GetProperty("rating").GetString());
         Assert.Equal("concurrent", one.GetProperty("mode").GetString());
@@ -247,6 +270,6 @@ public sealed class RefreshEndpointTests(DatabaseFixture db) : IClassFixture<Dat
 
         var (missing, problem) = await _client.GetJsonAsync("/api/entities/freshness/mv_nothing_like_it");
         Assert.Equal(HttpStatusCode.NotFound, missing);
-        Assert.Equal("public.mv_nothing_like_it", problem.GetProperty("view").GetString());
+        Assert.Equal("mv_nothing_like_it", problem.GetProperty("view").GetString());
     }
 }

@@ -75,6 +75,8 @@ public sealed class RefreshApiSampleTests(EmptyDatabaseFixture db) : IClassFixtu
         Assert.Equal(5000, await db.CountAsync("entities"));
         using var dashboard = await client.GetAsync("/api/entities/dashboard");
         Assert.Equal("text/html", dashboard.Content.Headers.ContentType?.MediaType);
+        Assert.Contains("frame-ancestors 'none'", dashboard.Headers.GetValues("Content-Security-Policy").Single(), StringComparison.Ordinal);
+        Assert.Equal("DENY", dashboard.Headers.GetValues("X-Frame-Options").Single());
     }
 }
 

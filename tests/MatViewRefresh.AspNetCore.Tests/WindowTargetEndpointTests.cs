@@ -44,7 +44,7 @@ public sealed class WindowTargetEndpointTests(DatabaseFixture db) : IClassFixtur
     public async Task Freshness_and_metrics_report_the_window_target()
     {
         var (_, before) = await _client.GetJsonAsync("/api/matviews/freshness");
-        var listed = before.GetProperty("views").EnumerateArray().Single(v => v.GetProperty("view").GetString() == "public.daily_orders");
+        var listed = before.GetProperty("views").EnumerateArray().Single(v => v.GetProperty("view").GetString() == "daily_orders");
         Assert.Equal("window", listed.GetProperty("kind").GetString());
         Assert.False(listed.GetProperty("refreshable").GetBoolean());
         Assert.True(listed.GetProperty("stale").GetBoolean());
@@ -58,6 +58,6 @@ public sealed class WindowTargetEndpointTests(DatabaseFixture db) : IClassFixtur
         Assert.False(one.GetProperty("stale").GetBoolean());
         var (metricsStatus, metrics) = await _client.GetJsonAsync("/api/matviews/refresh/automated/metrics?view_name=daily_orders");
         Assert.Equal(HttpStatusCode.OK, metricsStatus);
-        Assert.Equal("public.daily_orders", Assert.Single(metrics.GetProperty("metrics").EnumerateArray()).GetProperty("view_name").GetString());
+        Assert.Equal("daily_orders", Assert.Single(metrics.GetProperty("metrics").EnumerateArray()).GetProperty("view_name").GetString());
     }
 }

@@ -20,6 +20,34 @@ public sealed class UsageTests(CliDatabaseFixture db) : IClassFixture<CliDatabas
         Assert.Equal(string.Empty, run.Out);
     }
 
+    [Theory]
+    [InlineData("u3", "history", "--view")]
+    [InlineData("u4", "status", "--views")]
+    public async Task An_unknown_view_in_a_read_command_exits_2_naming_it_and_close_names(string schema, string command, string option)
+    {
+        await db.ExecuteAsync(Sample.Sql(schema));
+
+        var run = await db.RunAsync(command, option, schema + ".mv_dialy");
+
+        Assert.True(run.ExitCode == 2, run.ToString());
+        Assert.Contains(schema + ".mv_dialy", run.Err);
+        Assert.Contains(schema + ".mv_daily", run.Err);
+        Assert.DoesNotContain("   at ", run.Err);
+    }
+
+    [Theory]
+    [InlineData("status")]
+    [InlineData("list")]
+    [InlineData("history")]
+    public async Task A_log_schema_without_a_refresh_log_exits_2_naming_it_rather_than_reporting_never_refreshed(string command)
+    {
+        var run = await db.RunAsync(command, "--log-schema", "matview_refrsh");
+
+        Assert.True(run.ExitCode == 2, run.ToString());
+        Assert.Contains("'matview_refrsh'", run.Err);
+        Assert.Equal(string.Empty, run.Out);
+    }
+
     [Fact]
     public async Task An_unknown_schema_exits_2_naming_it()
     {

@@ -18,7 +18,11 @@ internal static class Dashboard
     {
         // Relative URLs in the page resolve against its own path: without a trailing slash, "freshness" is a sibling of "dashboard".
         context.Response.Headers.CacheControl = "no-store";
-        context.Response.Headers["Content-Security-Policy"] = "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; connect-src 'self'; img-src data:";
+        // frame-ancestors: the page has buttons that refresh views, so no other site may frame it (clickjacking).
+        context.Response.Headers["Content-Security-Policy"] =
+            "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; connect-src 'self'; img-src data:; frame-ancestors 'none'";
+        context.Response.Headers["X-Frame-Options"] = "DENY";
+        context.Response.Headers.XContentTypeOptions = "nosniff";
         return Results.Bytes(Page.Value, "text/html; charset=utf-8");
     }
 }

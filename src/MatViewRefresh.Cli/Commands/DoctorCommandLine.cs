@@ -48,7 +48,7 @@ internal static class DoctorCommandLine
         var blocked = await CatalogQueries.BlockedSessionsAsync(connection, ct);
         var running = await CatalogQueries.RunningRefreshesAsync(connection, ct);
         var (logExists, missing) = await CatalogQueries.LogSchemaAsync(connection, schema, ct);
-        var freshness = await ListCommandLine.FreshnessAsync(context, connection, views.Select(v => v.Name));
+        var freshness = await ListCommandLine.FreshnessAsync(context, connection, views.Select(v => v.Name), missingLogIsFinding: true);
         var never = views.Where(v => !freshness.TryGetValue(v.Name, out var f) || f.RefreshedAt is null).ToList();
         var failed = views.Where(v => freshness.TryGetValue(v.Name, out var f) && f.LastError is not null).Select(v => (v.Name, freshness[v.Name])).ToList();
         var (cronInstalled, cronAvailable, cronPreloaded) = await CatalogQueries.PgCronAsync(connection, ct);

@@ -39,12 +39,19 @@ internal static class HistoryCommandLine
         await using var connection = await context.ConnectAsync();
         IReadOnlyList<RefreshHistoryEntry> runs = [];
         RefreshSummary summary = new() { Count = 0, Successes = 0, Failures = 0 };
-        if (await CatalogQueries.LogExistsAsync(connection, context.LogSchemaName, context.CancellationToken))
+        if (await context.LogExistsAsync(connection))
         {
             await using var services = context.CreateServices(autoCreateSchema: false);
             var log = services.GetRequiredService<IRefreshLog>();
             runs = await log.GetHistoryAsync(limit, target, since, context.CancellationToken);
             summary = await log.GetSummaryAsync(target, since, context.CancellationToken);
+        }
+
+        if (target is not null && summary.Count == 0)
+        {
+            // No history for that name: a typo must not look like "never refreshed". An unknown view is exit 2 with close names.
+            await using var services = context.CreateServices(autoCreateSchema: false);
+            await services.GetRequiredService<IMaterializedViewRefresher>().PlanAsync(RefreshSelection.Views(target), null, context.CancellationToken);
         }
 
         static double? Ms(TimeSpan? t) => t is { } v ? Math.Round(v.TotalMilliseconds, 1) : null;

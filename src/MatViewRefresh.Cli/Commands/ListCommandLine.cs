@@ -24,10 +24,14 @@ internal static class ListCommandLine
     };
 
     /// <summary>Freshness of every view from the refresh log (none when the log does not exist yet).</summary>
-    internal static async Task<Dictionary<QualifiedName, ViewFreshness>> FreshnessAsync(CliContext context, NpgsqlConnection connection, IEnumerable<QualifiedName> views)
+    /// <remarks>A --log-schema without a log is exit 2, unless <paramref name="missingLogIsFinding"/> (doctor reports it).</remarks>
+    internal static async Task<Dictionary<QualifiedName, ViewFreshness>> FreshnessAsync(
+        CliContext context, NpgsqlConnection connection, IEnumerable<QualifiedName> views, bool missingLogIsFinding = false)
     {
         var result = new Dictionary<QualifiedName, ViewFreshness>();
-        if (!await CatalogQueries.LogExistsAsync(connection, context.LogSchemaName, context.CancellationToken))
+        if (missingLogIsFinding
+                ? !await CatalogQueries.LogExistsAsync(connection, context.LogSchemaName, context.CancellationToken)
+                : !await context.LogExistsAsync(connection))
         {
             return result;
         }
