@@ -41,6 +41,11 @@ public static class RefreshApp
         {
             o.AllowAnonymous = allowAnonymous;
             o.StaleAfter = TimeSpan.FromMinutes(10);
+            // Seed 003's status carries its app's own cache statistics; this sample has no caches of its own.
+            o.StatusFields = (_, _) => Task.FromResult<IReadOnlyDictionary<string, object?>>(new Dictionary<string, object?>
+            {
+                ["cache_metrics"] = new Dictionary<string, object> { ["l1_cache"] = new { }, ["l2_cache"] = new { }, ["l3_cache"] = new { }, ["l4_cache"] = new { }, ["overall"] = new { } },
+            });
         });
         app.MapHealthChecks("/health");
 

@@ -64,7 +64,17 @@ internal sealed record AutomatedStatusBody(
     long SkippedCount,
     IReadOnlyList<ScheduleBody> Schedules);
 
-internal sealed record StatusBody(string Status, [property: JsonConverter(typeof(FloatConverter))] double? LastRefresh, DateTimeOffset? LastRefreshAt, AutomatedStatusBody AutomatedRefreshStatus, string Message);
+internal sealed record StatusBody(
+    string Status,
+    [property: JsonConverter(typeof(FloatConverter))] double? LastRefresh,
+    DateTimeOffset? LastRefreshAt,
+    AutomatedStatusBody AutomatedRefreshStatus,
+    string Message)
+{
+    /// <summary>The host's own fields (<see cref="MatViewRefreshEndpointOptions.StatusFields"/>), written at the top level.</summary>
+    [JsonExtensionData]
+    public IDictionary<string, object?>? Extra { get; init; }
+}
 
 internal sealed record AutomatedConfigBody(double? IntervalSeconds, string? Cron, string? TimeZone, bool ConcurrentRefresh, IReadOnlyList<string> Views, IReadOnlyList<string> Schedules);
 

@@ -1,3 +1,5 @@
+using Microsoft.AspNetCore.Http;
+
 namespace MatViewRefresh.AspNetCore;
 
 /// <summary>Settings of the route group mapped by <see cref="MatViewRefreshEndpointRouteBuilderExtensions.MapMatViewRefreshEndpoints"/>.</summary>
@@ -25,4 +27,13 @@ public sealed class MatViewRefreshEndpointOptions
 
     /// <summary>Map <c>GET /dashboard</c>, the status page. <value>The default is <see langword="true"/>.</value></summary>
     public bool MapDashboard { get; set; } = true;
+
+    /// <summary>
+    /// Host-supplied fields added to the top level of <c>GET /refresh/status</c>, next to the package's own (which win on a
+    /// name clash): what only the app knows, such as seed 003's <c>cache_metrics</c> of its own caches. Called once per
+    /// request; the values are serialized as JSON. <value>The default is <see langword="null"/>: no extra fields.</value>
+    /// </summary>
+    /// <example><code>o.StatusFields = (context, ct) => Task.FromResult&lt;IReadOnlyDictionary&lt;string, object?&gt;&gt;(
+    ///     new Dictionary&lt;string, object?&gt; { ["cache_metrics"] = myCaches.Snapshot() });</code></example>
+    public Func<HttpContext, CancellationToken, Task<IReadOnlyDictionary<string, object?>>>? StatusFields { get; set; }
 }

@@ -82,7 +82,14 @@ internal sealed class RefreshEndpoints(MatViewRefreshEndpointOptions options)
         var message = automated.Enabled
             ? "Materialized view refresh service is operational; automated refresh is running"
             : "Materialized view refresh service is operational; automated refresh is stopped";
-        return Results.Json(new StatusBody("available", Json.Unix(lastRefresh), lastRefresh, automated, message), Json.Options);
+        var body = new StatusBody("available", Json.Unix(lastRefresh), lastRefresh, automated, message);
+        if (options.StatusFields is { } fields && await fields(context, ct) is { Count: > 0 } extra)
+        {
+            string[] own = ["status", "last_refresh", "last_refresh_at", "automated_refresh_status", "message"];
+            body = body with { Extra = extra.Where(f => !own.Contains(f.Key, StringComparer.Ordinal)).ToDictionary(f => f.Key, f => f.Value, StringComparer.Ordinal) };
+        }
+
+        return Results.Json(body, Json.Options);
     });
 
     public Task<IResult> StartAsync(HttpContext context) => GuardAsync(context, async (services, ct) =>

@@ -14,7 +14,17 @@ public sealed class RefreshEndpointTests(DatabaseFixture db) : IClassFixture<Dat
     public async Task InitializeAsync()
     {
         var builder = TestApp.CreateBuilder(db.ConnectionString, TestApp.HierarchySchedule);
-        _app = await TestApp.StartAsync(builder, app => app.MapMatViewRefreshEndpoints("/api/entities", o => o.AllowAnonymous = true));
+        _app = await TestApp.StartAsync(builder, app => app.MapMatViewRefreshEndpoints("/api/entities", o =>
+        {
+            o.AllowAnonymous = true;
+            // The host's own status fields (seed 003's cache_metrics); "status" clashes with the package's and is dropped.
+            o.StatusFields = (context, _) => Task.FromResult<IReadOnlyDictionary<string, object?>>(new Dictionary<string, object?>
+            {
+                ["cache_metrics"] = new { overall = new { hits = 3 } },
+                ["status"] = "overridden",
+                ["path"] = context.Request.Path.Value,
+            });
+        }));
         _client = _app.GetTestClient();
     }
 
@@ -185,6 +195,18 @@ public sealed class RefreshEndpointTests(DatabaseFixture db) : IClassFixture<Dat
         Assert.Contains('.', body.GetProperty("summary").GetProperty("average_duration_ms").GetRawText());
         var (_, status) = await _client.GetJsonAsync("/api/entities/refresh/status");
         Assert.Contains('.', status.GetProperty("last_refresh").GetRawText());
+    }
+
+    [Fact]
+    public async Task Status_carries_the_hosts_own_fields_but_never_lets_them_replace_the_packages()
+    {
+        var (code, status) = await _client.GetJsonAsync("/api/entities/refresh/status");
+
+        Assert.Equal(HttpStatusCode.OK, code);
+        Assert.Equal(3, status.GetProperty("cache_metrics").GetProperty("overall").GetProperty("hits").GetInt32());
+        Assert.Equal("/api/entities/refresh/status", status.GetProperty("path").GetString());
+        Assert.Equal("available", status.GetProperty("status").GetString());
+        Assert.Single(status.EnumerateObject(), p => p.Name == "status");
     }
 
     [Fact]

@@ -53,6 +53,7 @@ public sealed class RefreshApiSampleTests(EmptyDatabaseFixture db) : IClassFixtu
         Assert.Equal(HttpStatusCode.OK, statusCode);
         Assert.False(status.GetProperty("automated_refresh_status").GetProperty("enabled").GetBoolean());
         Assert.Equal(300, status.GetProperty("automated_refresh_status").GetProperty("interval_seconds").GetDouble());
+        Assert.Equal(["l1_cache", "l2_cache", "l3_cache", "l4_cache", "overall"], status.GetProperty("cache_metrics").Names().Order());
 
         var (refreshCode, refresh) = await client.PostJsonAsync("/api/entities/refresh");
         Assert.Equal(HttpStatusCode.OK, refreshCode);
