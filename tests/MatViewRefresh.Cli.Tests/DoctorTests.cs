@@ -1,4 +1,5 @@
 using System.Text.Json;
+using Microsoft.Extensions.DependencyInjection;
 using Npgsql;
 
 namespace MatViewRefresh.Cli.Tests;
@@ -47,6 +48,39 @@ public sealed class DoctorTests(CliDatabaseFixture db) : IClassFixture<CliDataba
         Assert.Equal(["column refresh_history.data_as_of", "routine prune_history()"], log.GetProperty("missing").EnumerateArray().Select(m => m.GetString()).Order());
         Assert.Equal(0, (await db.RunAsync("refresh", "--views", "d1.mv_daily", "--log-schema", "d1_log")).ExitCode);
         Assert.Equal("current", (await db.RunAsync("doctor", "--json", "--log-schema", "d1_log")).Json.GetProperty("log_schema").GetProperty("state").GetString());
+    }
+
+    [Fact]
+    public async Task Doctor_lists_watched_targets_waiting_durable_requests_and_a_watched_table_that_lost_its_triggers()
+    {
+        await db.ExecuteAsync(Sample.Sql("d3"));
+        var services = new ServiceCollection()
+            .AddMatViewRefresh(o => { o.ConnectionString = db.ConnectionString; o.Schema = "d3_log"; })
+            .BuildServiceProvider();
+        await using (services)
+        {
+            await services.GetRequiredService<IRefreshWatcher>().WatchAsync(RefreshTarget.View("d3.mv_daily"));
+        }
+
+        // A writer (no app running, so no worker) leaves a request waiting; it was requested 20 minutes ago.
+        await db.ExecuteAsync("INSERT INTO d3.orders VALUES (1000, DATE '2026-01-02', 5)");
+        await db.ExecuteAsync("UPDATE d3_log.refresh_requests SET requested_at = clock_timestamp() - interval '20 minutes'");
+
+        var run = await db.RunAsync("doctor", "--json", "--log-schema", "d3_log");
+        var watch = Assert.Single(run.Json.GetProperty("watches").EnumerateArray());
+        Assert.Equal("d3.mv_daily", watch.GetProperty("target").GetString());
+        var table = Assert.Single(watch.GetProperty("tables").EnumerateArray());
+        Assert.Equal(("d3.orders", true), (table.GetProperty("table").GetString(), table.GetProperty("triggers_installed").GetBoolean()));
+        var pending = Assert.Single(run.Json.GetProperty("pending_requests").EnumerateArray());
+        Assert.Equal(("d3.mv_daily", 1L), (pending.GetProperty("target").GetString(), pending.GetProperty("requests").GetInt64()));
+        Assert.Contains(run.Json.GetProperty("warnings").EnumerateArray(), w => w.GetString()!.StartsWith("1 durable request(s) for d3.mv_daily have waited 20", StringComparison.Ordinal));
+
+        // The table is re-created: its triggers are gone, which is a problem (exit 1) naming the target and the table.
+        await db.ExecuteAsync("DROP TABLE d3.orders CASCADE; CREATE TABLE d3.orders (id int PRIMARY KEY, day date NOT NULL, amount int NOT NULL)");
+        var lost = await db.RunAsync("doctor", "--log-schema", "d3_log");
+        Assert.True(lost.ExitCode == 1, lost.ToString());
+        Assert.Contains("d3.mv_daily is watched on d3.orders, but that table has no capture triggers", lost.Out);
+        Assert.Contains("Change capture and durable requests", lost.Out);
     }
 
     [Fact]

@@ -317,4 +317,20 @@ internal static class CatalogQueries
         await reader.ReadAsync(cancellationToken);
         return (reader.GetInt64(0), reader.GetInt64(1), reader.IsDBNull(2) ? null : reader.GetFieldValue<DateTimeOffset>(2));
     }
+
+    /// <summary>Durable refresh requests waiting, per target: how many, and how long the oldest has waited (server clock).</summary>
+    public static async Task<IReadOnlyList<(string Target, long Requests, TimeSpan OldestAge)>> PendingRequestsAsync(NpgsqlConnection connection, string schema, CancellationToken cancellationToken)
+    {
+        var table = SqlIdentifier.Quote(schema) + ".refresh_requests";
+        await using var command = new NpgsqlCommand(
+            $"SELECT target, count(*), clock_timestamp() - min(requested_at) FROM {table} GROUP BY target ORDER BY min(requested_at)", connection);
+        await using var reader = await command.ExecuteReaderAsync(cancellationToken);
+        var pending = new List<(string, long, TimeSpan)>();
+        while (await reader.ReadAsync(cancellationToken))
+        {
+            pending.Add((reader.GetString(0), reader.GetInt64(1), reader.GetFieldValue<TimeSpan>(2)));
+        }
+
+        return pending;
+    }
 }

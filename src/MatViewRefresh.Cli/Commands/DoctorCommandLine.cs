@@ -8,6 +8,9 @@ namespace MatViewRefresh.Cli.Commands;
 /// <summary><c>matview-refresh doctor</c>: what stands in the way of refreshes, and what to do about it.</summary>
 internal static class DoctorCommandLine
 {
+    /// <summary>Durable requests older than this are a warning: no worker seems to run them.</summary>
+    private static readonly TimeSpan StuckRequests = TimeSpan.FromMinutes(10);
+
     private static readonly Option<TimeSpan> Retention = new("--retention")
     {
         Description = "The app's MatViewRefresh:HistoryRetention, to check that old history is pruned (" + Durations.Help + ").",
@@ -62,6 +65,17 @@ internal static class DoctorCommandLine
         (long Rows, long Bytes, DateTimeOffset? Oldest)? history = logExists && !missing.Contains("table refresh_history")
             ? await CatalogQueries.HistorySizeAsync(connection, schema, ct)
             : null;
+        // Change capture and durable requests: watched targets (with tables whose triggers are gone) and requests waiting.
+        IReadOnlyList<RefreshWatch> watches = [];
+        if (logExists && !missing.Contains("table watches"))
+        {
+            await using var services = context.CreateServices(autoCreateSchema: false);
+            watches = await services.GetRequiredService<IRefreshWatcher>().ListAsync(ct);
+        }
+
+        var pending = logExists && !missing.Contains("table refresh_requests")
+            ? await CatalogQueries.PendingRequestsAsync(connection, schema, ct)
+            : [];
         var retention = context.Get(Retention);
         var pruneLate = history?.Oldest is { } oldest && DateTimeOffset.UtcNow - oldest > retention + TimeSpan.FromDays(1);
 
@@ -100,6 +114,19 @@ internal static class DoctorCommandLine
             warnings.Add($"{v.Name} was never refreshed by MatViewRefresh");
         }
 
+        foreach (var w in watches)
+        {
+            foreach (var t in w.Tables.Where(t => !t.TriggersInstalled))
+            {
+                problems.Add($"{w.Target} is watched on {t.Table}, but that table has no capture triggers (re-created?): watch it again");
+            }
+        }
+
+        foreach (var (target, requests, age) in pending.Where(p => p.OldestAge > StuckRequests))
+        {
+            warnings.Add($"{requests} durable request(s) for {target} have waited {Durations.Format(age)}: is a worker running (MatViewRefresh:Durable:Enabled) that can resolve this target?");
+        }
+
         if (pruneLate)
         {
             warnings.Add($"history holds runs older than the retention ({Durations.Format(retention)}): pruning runs after successful refreshes, at most hourly");
@@ -118,6 +145,8 @@ internal static class DoctorCommandLine
                 NeverRefreshed = never.Select(v => v.Name.ToString()),
                 PgCron = new { Installed = cronInstalled is not null, Version = cronInstalled, Available = cronAvailable is not null, Preloaded = cronPreloaded, Jobs = jobs.Select(j => new { j.Name, j.JobId, j.Cron, j.Active, LastRun = j.LastRuns.FirstOrDefault() }) },
                 LogSchema = new { Name = schema, Exists = logExists, State = logState, Missing = missing },
+                Watches = watches.Select(w => new { w.Target, Tables = w.Tables.Select(t => new { Table = t.Table.ToString(), t.DayColumn, t.TimeZone, t.TriggersInstalled }) }),
+                PendingRequests = pending.Select(p => new { p.Target, p.Requests, OldestAgeSeconds = p.OldestAge.TotalSeconds }),
                 History = history is { } h ? new { h.Rows, h.Bytes, Oldest = h.Oldest, RetentionDays = retention.TotalDays, PruneLate = pruneLate } : null,
             });
             return problems.Count == 0 ? ExitCodes.Ok : ExitCodes.StaleOrPartial;
@@ -197,6 +226,14 @@ internal static class DoctorCommandLine
             : cronAvailable is not null
                 ? $"Not installed in this database; version {cronAvailable} is available" + (cronPreloaded ? ": CREATE EXTENSION pg_cron;" : ": add pg_cron to shared_preload_libraries, restart, then CREATE EXTENSION pg_cron;")
                 : "Not available on this server (schedule refreshes from cron with 'matview-refresh refresh', or in the app with IRefreshScheduler).");
+
+        c.Write(new Rule("Change capture and durable requests") { Justification = Justify.Left });
+        c.WriteLine(watches.Count == 0
+            ? "No watched targets."
+            : $"{watches.Count} watched target(s): " + string.Join("; ", watches.Select(w => $"{w.Target} on " + string.Join(", ", w.Tables.Select(t => t.Table + (t.DayColumn is null ? string.Empty : $" (days of {t.DayColumn})") + (t.TriggersInstalled ? string.Empty : " [triggers missing]"))))) + ".");
+        c.WriteLine(pending.Count == 0
+            ? "No durable requests waiting."
+            : $"Requests waiting: " + string.Join("; ", pending.Select(p => $"{p.Target} {p.Requests} (oldest {Durations.Format(p.OldestAge)})")) + ".");
 
         c.Write(new Rule("Refresh log") { Justification = Justify.Left });
         c.WriteLine($"Schema {schema}: {logState}" + (missing.Count > 0 && logExists ? $" (missing {string.Join(", ", missing)})" : "") + ".");
