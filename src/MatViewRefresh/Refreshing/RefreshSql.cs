@@ -92,7 +92,12 @@ internal static class RefreshSql
              $"INSERT INTO {table} SELECT * FROM ({WindowQuery.Parse(target.Query!)}\n) q",
              $"SELECT max({column})::timestamptz FROM {table}",
              key, waitForLock, Milliseconds(lockTimeout), statementTimeoutText, target.LogName, target.Scope, attempt, trigger]);
-        return new RefreshCommand
+        return WindowCommand(target, attempt, key, waitForLock, lockTimeout, statementTimeout, trigger, refresh);
+    }
+
+    /// <summary>The command of a window refresh: the statement timeout, then the one statement that does the refresh.</summary>
+    private static RefreshCommand WindowCommand(
+        RefreshTarget target, int attempt, long key, bool waitForLock, TimeSpan lockTimeout, TimeSpan statementTimeout, string trigger, RefreshStatement refresh) => new()
         {
             Kind = RefreshCommandKind.Refresh,
             Target = target,
@@ -103,9 +108,8 @@ internal static class RefreshSql
             LockTimeout = lockTimeout,
             StatementTimeout = statementTimeout,
             Trigger = trigger,
-            Statements = [SetStatementTimeout(statementTimeoutText), refresh],
+            Statements = [SetStatementTimeout(Milliseconds(statementTimeout)), refresh],
         };
-    }
 
     /// <summary>
     /// A window target's given days: <c>refresh_window_days(…)</c>, one statement that takes the lock, deletes and recomputes
@@ -133,19 +137,7 @@ internal static class RefreshSql
              $"INSERT INTO {table} SELECT * FROM ({WindowQuery.Parse(target.Query!)}\n) q",
              mode, "given days requested: " + mode["incremental (".Length..^1],
              key, waitForLock, Milliseconds(lockTimeout), statementTimeoutText, target.LogName, target.Scope, attempt, trigger]);
-        return new RefreshCommand
-        {
-            Kind = RefreshCommandKind.Refresh,
-            Target = target,
-            Mode = null,
-            Attempt = attempt,
-            LockKey = key,
-            WaitForLock = waitForLock,
-            LockTimeout = lockTimeout,
-            StatementTimeout = statementTimeout,
-            Trigger = trigger,
-            Statements = [SetStatementTimeout(statementTimeoutText), refresh],
-        };
+        return WindowCommand(target, attempt, key, waitForLock, lockTimeout, statementTimeout, trigger, refresh);
     }
 
     public static string StrategyTag(WindowStrategy strategy) => strategy switch
