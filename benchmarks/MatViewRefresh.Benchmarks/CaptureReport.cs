@@ -5,6 +5,8 @@ using System.Text;
 using Microsoft.Extensions.DependencyInjection;
 using Npgsql;
 
+using static MatViewRefresh.Benchmarks.ReportText;
+
 namespace MatViewRefresh.Benchmarks;
 
 /// <summary>
@@ -277,32 +279,4 @@ internal static class CaptureReport
         var high = (int)Math.Ceiling(rank);
         return sorted[low] + ((sorted[high] - sorted[low]) * (rank - low));
     }
-
-    private static string Cpu()
-    {
-        try
-        {
-            return File.ReadLines("/proc/cpuinfo").FirstOrDefault(l => l.StartsWith("model name", StringComparison.Ordinal))?.Split(':', 2)[1].Trim() ?? "unknown CPU";
-        }
-        catch (IOException)
-        {
-            return "unknown CPU";
-        }
-    }
-
-    private static string LoadAverage()
-    {
-        try
-        {
-            return string.Join(", ", File.ReadAllText("/proc/loadavg").Split(' ').Take(3));
-        }
-        catch (IOException)
-        {
-            return "unknown";
-        }
-    }
-
-    private static string Ms(double ms) => ms.ToString("0.000", CultureInfo.InvariantCulture) + " ms";
-
-    private static string Signed(double ms) => ms.ToString("+0.000;−0.000;0.000", CultureInfo.InvariantCulture);
 }

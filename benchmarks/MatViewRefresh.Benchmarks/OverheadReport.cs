@@ -6,6 +6,8 @@ using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.DependencyInjection.Extensions;
 using Npgsql;
 
+using static MatViewRefresh.Benchmarks.ReportText;
+
 namespace MatViewRefresh.Benchmarks;
 
 /// <summary>
@@ -606,22 +608,6 @@ internal static class OverheadReport
             commit,
             LoadAverage());
     }
-
-    private static string LoadAverage()
-    {
-        try
-        {
-            return string.Join(", ", File.ReadAllText("/proc/loadavg").Split(' ').Take(3));
-        }
-        catch (IOException)
-        {
-            return "unknown";
-        }
-    }
-
-    private static string Ms(double ms) => ms.ToString("0.000", CultureInfo.InvariantCulture) + " ms";
-
-    private static string Signed(double ms) => ms.ToString("+0.000;−0.000;0.000", CultureInfo.InvariantCulture);
 
     private static string Bytes(double bytes) => bytes >= 1024
         ? (bytes / 1024).ToString("0.0", CultureInfo.InvariantCulture) + " KB"
