@@ -30,18 +30,12 @@ internal static class CatalogQueries
     // A backend running a refresh: plain SQL, the library's refresh_view(…) or the pg_cron procedure's CALL ….refresh(…).
     private const string IsRefreshSql = @"a.query ~* '(refresh\s+materialized\s+view|\.refresh_view\(|call\s+\S+\.refresh\()'";
 
-    private const string Views = """
+    private const string Views = $$"""
         SELECT c.oid::bigint, n.nspname, c.relname,
                -- pg_total_relation_size takes a lock: behind a queued refresh it would wait, so a view being locked shows no size.
                CASE WHEN NOT EXISTS (SELECT 1 FROM pg_locks l WHERE l.relation = c.oid AND l.mode = 'AccessExclusiveLock') THEN pg_total_relation_size(c.oid) END,
                c.reltuples::bigint, c.relispopulated,
-               EXISTS (SELECT 1
-                         FROM pg_index i
-                         JOIN pg_class ic ON ic.oid = i.indexrelid
-                         JOIN pg_am am ON am.oid = ic.relam
-                        WHERE i.indrelid = c.oid AND i.indisunique AND i.indimmediate AND i.indisvalid
-                          AND am.amname = 'btree' AND i.indpred IS NULL AND i.indexprs IS NULL
-                          AND i.indnatts > 0 AND 0 <> ALL (i.indkey::int2[])),
+               {{PostgresMatViewCatalog.HasUsableUniqueIndex}},
                (SELECT string_agg(ic.relname || ': ' || concat_ws(', ',
                            CASE WHEN i.indpred IS NOT NULL THEN 'partial (WHERE)' END,
                            CASE WHEN i.indexprs IS NOT NULL OR 0 = ANY (i.indkey::int2[]) THEN 'on an expression' END,

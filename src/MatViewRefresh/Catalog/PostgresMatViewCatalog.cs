@@ -7,17 +7,23 @@ namespace MatViewRefresh;
 /// <summary>Reads materialized views and their dependencies from <c>pg_class</c>, <c>pg_index</c>, <c>pg_rewrite</c> and <c>pg_depend</c>.</summary>
 internal sealed class PostgresMatViewCatalog(RefreshDataSource dataSource, IOptions<MatViewRefreshOptions> options, TimeProvider time) : IMatViewCatalog
 {
-    // What REFRESH ... CONCURRENTLY accepts (matview.c, is_usable_unique_index): unique, immediate, valid,
-    // btree, not partial, over plain columns only.
-    private const string ViewColumns = """
+    /// <summary>
+    /// Whether the materialized view <c>c</c> has an index REFRESH ... CONCURRENTLY accepts (matview.c,
+    /// is_usable_unique_index): unique, immediate, valid, btree, not partial, over plain columns only.
+    /// </summary>
+    internal const string HasUsableUniqueIndex = """
+        EXISTS (SELECT 1
+                  FROM pg_index i
+                  JOIN pg_class ic ON ic.oid = i.indexrelid
+                  JOIN pg_am am ON am.oid = ic.relam
+                 WHERE i.indrelid = c.oid AND i.indisunique AND i.indimmediate AND i.indisvalid
+                   AND am.amname = 'btree' AND i.indpred IS NULL AND i.indexprs IS NULL
+                   AND i.indnatts > 0 AND 0 <> ALL (i.indkey::int2[]))
+        """;
+
+    private const string ViewColumns = $$"""
         SELECT c.oid::bigint, n.nspname, c.relname, c.relispopulated,
-               EXISTS (SELECT 1
-                         FROM pg_index i
-                         JOIN pg_class ic ON ic.oid = i.indexrelid
-                         JOIN pg_am am ON am.oid = ic.relam
-                        WHERE i.indrelid = c.oid AND i.indisunique AND i.indimmediate AND i.indisvalid
-                          AND am.amname = 'btree' AND i.indpred IS NULL AND i.indexprs IS NULL
-                          AND i.indnatts > 0 AND 0 <> ALL (i.indkey::int2[]))
+               {{HasUsableUniqueIndex}}
           FROM pg_class c
           JOIN pg_namespace n ON n.oid = c.relnamespace
          WHERE c.relkind = 'm'
