@@ -324,4 +324,46 @@ public sealed class ChangeCaptureTests(DatabaseFixture db) : IClassFixture<Datab
         await WriteAsync("INSERT INTO configured.t VALUES ('2026-05-05', 1)");
         Assert.Equal(("-", "05-05..05-05"), (await RequestsAsync("configured.mv"), await RequestsAsync("configured.daily")));
     }
+
+    [Fact]
+    public async Task A_target_reading_another_materialized_view_is_refused_naming_it_and_nothing_is_installed()
+    {
+        await db.ExecuteAsync("""
+            CREATE SCHEMA chained;
+            CREATE TABLE chained.t (n int);
+            CREATE MATERIALIZED VIEW chained.mv1 AS SELECT coalesce(sum(n), 0) AS s FROM chained.t;
+            CREATE VIEW chained.v AS SELECT s * 2 AS d FROM chained.mv1;
+            CREATE MATERIALIZED VIEW chained.mv2 AS SELECT d FROM chained.v;
+            """);
+
+        // A REFRESH of mv1 fires no trigger: watching mv2 on t would refresh it from mv1's old rows and lose the request.
+        var refused = await Assert.ThrowsAsync<InvalidOperationException>(() => Watcher().WatchAsync(RefreshTarget.View("chained.mv2")));
+
+        Assert.Contains("chained.mv2", refused.Message, StringComparison.Ordinal);
+        Assert.Contains("materialized view(s) chained.mv1", refused.Message, StringComparison.Ordinal);
+        Assert.Equal(string.Empty, await TriggersOnAsync("chained.t"));
+        Assert.Equal("chained.mv1", (await Watcher().WatchAsync(RefreshTarget.View("chained.mv1"))).Target);
+    }
+
+    [Fact]
+    public async Task A_renamed_or_retyped_day_column_never_fails_the_writers_statement_and_requests_a_full_refresh()
+    {
+        await db.ExecuteAsync("""
+            CREATE SCHEMA drift;
+            CREATE TABLE drift.sales (id int, day date NOT NULL, qty int NOT NULL);
+            CREATE TABLE drift.daily (day date PRIMARY KEY, qty bigint NOT NULL);
+            """);
+        await Watcher().WatchAsync(RefreshTarget.Window("drift.daily", "day", "SELECT day, sum(qty) FROM drift.sales WHERE day >= @from AND day < @to GROUP BY day"));
+        await WriteAsync("INSERT INTO drift.sales VALUES (1, '2026-04-01', 1)");
+        Assert.Equal("04-01..04-01", await RequestsAsync("drift.daily"));
+
+        await db.ExecuteAsync("ALTER TABLE drift.sales RENAME COLUMN day TO sold_on");
+        await WriteAsync("INSERT INTO drift.sales VALUES (2, '2026-04-02', 1)");
+        await db.ExecuteAsync("ALTER TABLE drift.sales RENAME COLUMN sold_on TO day; ALTER TABLE drift.sales ALTER COLUMN day TYPE timestamptz");
+        await WriteAsync("UPDATE drift.sales SET qty = 2 WHERE id = 1");
+        await WriteAsync("DELETE FROM drift.sales WHERE id = 999");
+
+        Assert.Equal("04-01..04-01 full full", await RequestsAsync("drift.daily"));
+    }
 }
+

@@ -88,7 +88,14 @@ CREATE TABLE IF NOT EXISTS "matview_refresh".watches (
     PRIMARY KEY (target, table_oid),
     CHECK ((day_column IS NULL) = (day_type IS NULL))
 );
-CREATE INDEX IF NOT EXISTS watches_table_idx ON "matview_refresh".watches (table_oid);
+-- Created only when missing: CREATE INDEX IF NOT EXISTS locks the table even when the index is there.
+DO $$
+BEGIN
+    IF to_regclass('"matview_refresh".watches_table_idx') IS NULL THEN
+        CREATE INDEX watches_table_idx ON "matview_refresh".watches (table_oid);
+    END IF;
+END
+$$;
 
 -- (Re)installs the capture triggers of one table from its rows in watches, or removes them when it has none left; returns
 -- whether triggers are installed. Generates the table's own trigger function, "capture_<table oid>", with static SQL (so
@@ -154,15 +161,25 @@ BEGIN
             v_day := CASE g.day_type WHEN 'date' THEN format('r.%I', g.day_column)
                                      WHEN 'timestamp' THEN format('r.%I::date', g.day_column)
                                      ELSE format('(r.%I AT TIME ZONE %L)::date', g.day_column, g.time_zone) END;
-            -- Gaps and islands: consecutive distinct days share day - row_number().
+            -- Gaps and islands: consecutive distinct days share day - row_number(). Guarded by the column's presence and
+            -- type, read when the statement fires: a renamed, dropped or retyped day column (which PostgreSQL does not
+            -- record as a dependency of this function) must not make the writer's statement fail; it requests a full
+            -- refresh instead (no subtransaction: the unguarded statement is never planned).
             v_body := v_body || format(
+                '  IF EXISTS (SELECT 1 FROM pg_catalog.pg_attribute a WHERE a.attrelid = TG_RELID AND a.attname = %L'
+                ' AND a.atttypid = %L::pg_catalog.regtype AND a.attnum > 0 AND NOT a.attisdropped) THEN' || chr(10) ||
                 '  INSERT INTO %s (target, first_day, last_day, source)'
                 ' SELECT v.t, runs.first_day, runs.last_day, %L FROM (VALUES %s) v(t) CROSS JOIN ('
                 ' SELECT min(d) AS first_day, max(d) AS last_day FROM ('
                 ' SELECT d, d - (row_number() OVER (ORDER BY d))::integer AS island FROM (SELECT DISTINCT %s AS d FROM (%s) r) days'
                 ' WHERE d IS NOT NULL AND isfinite(d)) islands GROUP BY island) runs'
-                ' ORDER BY v.t, runs.first_day;' || chr(10),
-                v_requests, 'trigger', g.targets, v_day, v_rows);
+                ' ORDER BY v.t, runs.first_day;' || chr(10) ||
+                '  ELSIF EXISTS (%s) THEN' || chr(10) ||
+                '    INSERT INTO %s (target, full_refresh, source) SELECT v.t, true, %L FROM (VALUES %s) v(t) ORDER BY v.t;' || chr(10) ||
+                '  END IF;' || chr(10),
+                g.day_column, CASE g.day_type WHEN 'timestamp' THEN 'timestamp without time zone' WHEN 'timestamptz' THEN 'timestamp with time zone' ELSE 'date' END,
+                v_requests, 'trigger', g.targets, v_day, v_rows,
+                v_rows, v_requests, 'trigger', g.targets);
         END LOOP;
         v_body := v_body || E'END IF;\n';
     END LOOP;
@@ -170,6 +187,8 @@ BEGIN
 
     EXECUTE format('CREATE OR REPLACE FUNCTION %s() RETURNS trigger LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS %L',
                    v_function, v_body);
+    -- Only its triggers call it (firing a trigger checks no EXECUTE privilege): nobody may attach it to a table of theirs.
+    EXECUTE format('REVOKE EXECUTE ON FUNCTION %s() FROM PUBLIC', v_function);
     EXECUTE format('CREATE TRIGGER %I AFTER INSERT ON %s REFERENCING NEW TABLE AS mvr_new FOR EACH STATEMENT EXECUTE FUNCTION %s()',
                    p_prefix || '_capture_insert', v_table, v_function);
     EXECUTE format('CREATE TRIGGER %I AFTER UPDATE ON %s REFERENCING OLD TABLE AS mvr_old NEW TABLE AS mvr_new FOR EACH STATEMENT EXECUTE FUNCTION %s()',

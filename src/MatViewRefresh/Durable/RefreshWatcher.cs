@@ -22,7 +22,8 @@ internal sealed class RefreshWatcher(
 
     // The relations a start node reads, transitively, as pg_depend records it: the rewrite rules of views and materialized
     // views reference relations and functions; functions with a SQL-standard body reference relations and functions too.
-    // Function nodes are negative oids (as in PostgresMatViewCatalog). Only ordinary and partitioned tables are returned.
+    // Function nodes are negative oids (as in PostgresMatViewCatalog). Ordinary and partitioned tables are returned, and the
+    // materialized views read on the way (flagged), which a watch refuses.
     private const string BaseTables = """
         WITH RECURSIVE walk(node) AS (
             SELECT unnest($1::bigint[])
@@ -34,11 +35,11 @@ internal sealed class RefreshWatcher(
                                OR (d.classid = 'pg_proc'::regclass AND d.deptype = 'n' AND d.objid = CASE WHEN w.node < 0 THEN (-w.node)::oid END)
              WHERE d.refclassid IN ('pg_class'::regclass, 'pg_proc'::regclass)
         )
-        SELECT c.oid::bigint, n.nspname::text, c.relname::text
+        SELECT c.oid::bigint, n.nspname::text, c.relname::text, c.relkind = 'm'
           FROM walk
           JOIN pg_class c ON c.oid = CASE WHEN walk.node > 0 THEN walk.node::oid END
           JOIN pg_namespace n ON n.oid = c.relnamespace
-         WHERE c.relkind IN ('r', 'p') AND n.nspname NOT LIKE 'pg\_temp\_%'
+         WHERE c.relkind IN ('r', 'p', 'm') AND n.nspname NOT LIKE 'pg\_temp\_%' AND NOT c.oid::bigint = ANY ($1::bigint[])
          ORDER BY n.nspname, c.relname
         """;
 
@@ -223,6 +224,7 @@ internal sealed class RefreshWatcher(
         }
 
         var tables = new List<(long, QualifiedName)>();
+        var upstreamViews = new List<QualifiedName>();
         await using (var command = new NpgsqlCommand(BaseTables, connection, transaction))
         {
             command.Parameters.Add(new() { Value = start });
@@ -230,11 +232,25 @@ internal sealed class RefreshWatcher(
             while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
             {
                 var table = new QualifiedName(reader.GetString(1), reader.GetString(2));
-                if (!table.Equals(own))
+                if (reader.GetBoolean(3))
+                {
+                    upstreamViews.Add(table);
+                }
+                else if (!table.Equals(own))
                 {
                     tables.Add((reader.GetInt64(0), table));
                 }
             }
+        }
+
+        // A REFRESH fires no trigger: a change under an upstream materialized view would request this target before the
+        // upstream view is refreshed, and this target would be recomputed from the upstream view's old rows, its request gone.
+        if (upstreamViews.Count > 0)
+        {
+            throw new InvalidOperationException(
+                $"Cannot watch {target}: it reads the materialized view(s) {string.Join(", ", upstreamViews)}, whose refresh fires no trigger, so a change " +
+                $"under them would refresh {target} from their old rows. Watch {upstreamViews[0]} instead, and refresh {target} after it " +
+                "(RefreshManyAsync with RefreshSelection.WithDependents(), or a schedule).");
         }
 
         if (savepoint)
