@@ -251,7 +251,11 @@ internal sealed partial class DurableRefreshWorker : BackgroundService
         }
     }
 
-    /// <summary>One run of one target: claim, refresh, settle. Every exit before the commit rolls the claim back.</summary>
+    /// <summary>
+    /// One run of one target: claim, refresh, settle, in two round trips of its own besides the refresh's. Every exit before the
+    /// commit rolls the claim back. The settle sends COMMIT in its batch (the transaction object then sees the connection idle
+    /// and its disposal sends nothing); when a statement before it fails, the server skips the COMMIT and the disposal rolls back.
+    /// </summary>
     private async Task RunAsync(string key, DurableRegistration registration, CancellationToken cancellationToken)
     {
         await using var connection = await _dataSource.Value.OpenConnectionAsync(cancellationToken).ConfigureAwait(false);
@@ -343,10 +347,10 @@ internal sealed partial class DurableRefreshWorker : BackgroundService
                 }
 
                 batch.BatchCommands.Add(Command(_sql.Succeeded, key, claimedAt));
+                batch.BatchCommands.Add(new NpgsqlBatchCommand("COMMIT")); // in the same round trip; skipped if a statement before it fails
                 await batch.ExecuteNonQueryAsync(CancellationToken.None).ConfigureAwait(false);
             }
 
-            await transaction.CommitAsync(CancellationToken.None).ConfigureAwait(false);
             Log.DurableRunSucceeded(_logger, key, covered, days.ToString(), lag ?? double.NaN);
             return;
         }
@@ -371,10 +375,9 @@ internal sealed partial class DurableRefreshWorker : BackgroundService
         {
             batch.BatchCommands.Add(new NpgsqlBatchCommand("ROLLBACK TO SAVEPOINT claim")); // the requests stay; the lock is kept
             batch.BatchCommands.Add(Command(_sql.SetBack, key, failures, retryIn, (object?)error ?? DBNull.Value));
+            batch.BatchCommands.Add(new NpgsqlBatchCommand("COMMIT"));
             await batch.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
         }
-
-        await transaction.CommitAsync(cancellationToken).ConfigureAwait(false);
     }
 
     private static NpgsqlBatchCommand Command(string sql, params object[] values)
