@@ -39,6 +39,7 @@ internal sealed partial class DurableRefreshWorker : BackgroundService
     private int _notifyPending;
     private long _lastPrune;
     private long _lastPoll;
+    private TimeSpan _lastPollTook; // how long the last due query took (the loop's alone)
     private long _runs;
 
     public DurableRefreshWorker(
@@ -135,7 +136,11 @@ internal sealed partial class DurableRefreshWorker : BackgroundService
         }
 
         var wait = _durable.PollInterval;
-        if (_ready.Count == 0 || _time.GetElapsedTime(_lastPoll) >= _durable.PollInterval)
+        // With targets still ready, the queue is read again after PollInterval, but never sooner than four times what the last
+        // read took: the due query reads every pending row, and under a large backlog reading it each PollInterval would take
+        // the CPU the runs need (the ready targets are due already; newly due ones are read when these are started).
+        var since = _time.GetElapsedTime(_lastPoll);
+        if (_ready.Count == 0 || (since >= _durable.PollInterval && since >= _lastPollTook * 4))
         {
             wait = await ReadDueAsync(cancellationToken).ConfigureAwait(false);
         }
@@ -205,6 +210,8 @@ internal sealed partial class DurableRefreshWorker : BackgroundService
                 }
             }
         }
+
+        _lastPollTook = _time.GetElapsedTime(_lastPoll);
 
         _ready.Clear();
         foreach (var target in due.OrderBy(_ => _random()))
