@@ -153,6 +153,8 @@ internal static class QueueReport
         })));
         var writePhase = stop.Elapsed;
         await sampler;
+        const string SucceededRuns = "SELECT count(*) FROM matview_refresh.refresh_history WHERE trigger = 'queue' AND success";
+        var runsBeforeDrain = await ScalarAsync<long>(dataSource, SucceededRuns);
         var drain = Stopwatch.StartNew();
         while (await ScalarAsync<long>(dataSource, "SELECT count(*) FROM matview_refresh.refresh_requests") > 0 && drain.Elapsed < TimeSpan.FromMinutes(2))
         {
@@ -163,7 +165,7 @@ internal static class QueueReport
         await QueueBench.StopWorkerAsync(first);
         await QueueBench.StopWorkerAsync(second);
         var mismatches = await ScalarAsync<long>(dataSource, QueueBench.Mismatches);
-        var runs = await ScalarAsync<long>(dataSource, "SELECT count(*) FROM matview_refresh.refresh_history WHERE trigger = 'queue' AND success");
+        var runs = await ScalarAsync<long>(dataSource, SucceededRuns);
         var failures = await ScalarAsync<long>(dataSource, "SELECT count(*) FROM matview_refresh.refresh_history WHERE trigger = 'queue' AND NOT success");
         var summary = await first.GetRequiredService<IRefreshLog>().GetSummaryAsync(since: new DateTimeOffset(started, TimeSpan.Zero));
         Console.WriteLine();
@@ -173,7 +175,8 @@ internal static class QueueReport
         Console.WriteLine($"| requests enqueued | {requests:N0} ({requests / writePhase.TotalSeconds:N0}/s) over {keys:N0} keys |");
         Console.WriteLine($"| runs (two instances) | {runs:N0} succeeded, {failures:N0} failed ({(double)requests / Math.Max(1, runs):F1} requests per run) |");
         Console.WriteLine($"| backlog during the write phase (pending rows, sampled each second) | {string.Join(", ", backlog.Select(b => b.ToString("N0", CultureInfo.InvariantCulture)))} |");
-        Console.WriteLine($"| drain after the writers stopped | {drained.TotalSeconds:F1} s |");
+        Console.WriteLine($"| drain after the writers stopped | {drained.TotalSeconds:F1} s ({runs - runsBeforeDrain:N0} runs, {(runs - runsBeforeDrain) / Math.Max(0.001, drained.TotalSeconds):N0} runs/s without writers) |");
+        Console.WriteLine($"| load average (1, 5, 15 min) at the end | {File.ReadAllText("/proc/loadavg").Split(' ')[..3].Aggregate((a, b) => a + ", " + b)} |");
         Console.WriteLine($"| every request reflected (mart = recomputation) | {(mismatches == 0 ? "yes" : $"NO: {mismatches} keys differ")} |");
         Console.WriteLine($"| managed heap of the process (both instances and the writers), sampled each second | min {heap.DefaultIfEmpty().Min() / 1e6:F0} MB, max {heap.DefaultIfEmpty().Max() / 1e6:F0} MB |");
         Console.WriteLine($"| change-to-visible lag p50 / p95 / p99 | {Ms(summary.LagP50)} / {Ms(summary.LagP95)} / {Ms(summary.LagP99)} |");

@@ -63,18 +63,3 @@ internal sealed partial class DurableRefreshWorker
         }, null, delay, Timeout.InfiniteTimeSpan);
     }
 }
-
-internal static class DurableBatchCommandExtensions
-{
-    /// <summary>A batch command's SQL and parameters as a standalone command.</summary>
-    public static NpgsqlCommand ToCommand(this NpgsqlBatchCommand batchCommand, NpgsqlConnection connection, NpgsqlTransaction transaction)
-    {
-        var command = new NpgsqlCommand(batchCommand.CommandText, connection, transaction);
-        foreach (NpgsqlParameter parameter in batchCommand.Parameters)
-        {
-            command.Parameters.Add(parameter.Clone());
-        }
-
-        return command;
-    }
-}

@@ -39,6 +39,7 @@ internal sealed partial class DurableRefreshWorker : BackgroundService
     private int _notifyPending;
     private long _lastPrune;
     private long _lastPoll;
+    private TimeSpan _lastPollTook; // how long the last due query took (the loop's alone)
     private long _runs;
 
     public DurableRefreshWorker(
@@ -135,7 +136,11 @@ internal sealed partial class DurableRefreshWorker : BackgroundService
         }
 
         var wait = _durable.PollInterval;
-        if (_ready.Count == 0 || _time.GetElapsedTime(_lastPoll) >= _durable.PollInterval)
+        // With targets still ready, the queue is read again after PollInterval, but never sooner than four times what the last
+        // read took: the due query reads every pending row, and under a large backlog reading it each PollInterval would take
+        // the CPU the runs need (the ready targets are due already; newly due ones are read when these are started).
+        var since = _time.GetElapsedTime(_lastPoll);
+        if (_ready.Count == 0 || (since >= _durable.PollInterval && since >= _lastPollTook * 4))
         {
             wait = await ReadDueAsync(cancellationToken).ConfigureAwait(false);
         }
@@ -206,6 +211,8 @@ internal sealed partial class DurableRefreshWorker : BackgroundService
             }
         }
 
+        _lastPollTook = _time.GetElapsedTime(_lastPoll);
+
         _ready.Clear();
         foreach (var target in due.OrderBy(_ => _random()))
         {
@@ -251,45 +258,57 @@ internal sealed partial class DurableRefreshWorker : BackgroundService
         }
     }
 
-    /// <summary>One run of one target: claim, refresh, settle. Every exit before the commit rolls the claim back.</summary>
+    /// <summary>
+    /// One run of one target: claim, refresh, settle, in two round trips of its own besides the refresh's. Every exit before the
+    /// commit rolls the claim back. The settle sends COMMIT in its batch (the transaction object then sees the connection idle
+    /// and its disposal sends nothing); when a statement before it fails, the server skips the COMMIT and the disposal rolls back.
+    /// </summary>
     private async Task RunAsync(string key, DurableRegistration registration, CancellationToken cancellationToken)
     {
         await using var connection = await _dataSource.Value.OpenConnectionAsync(cancellationToken).ConfigureAwait(false);
         await using var transaction = await connection.BeginTransactionAsync(cancellationToken).ConfigureAwait(false);
-        bool locked;
-        DateTimeOffset claimedAt;
-        int failures;
-        await using (var command = new NpgsqlCommand(_sql.Lock, connection, transaction))
+        // One round trip: the claim lock (and the database clock, and the failures so far), a savepoint after it (a failed
+        // refresh rolls back to it: the DELETE undone, the lock kept for the settle), and the DELETE, which deletes only under
+        // the lock (see DurableSql.Claim).
+        var locked = false;
+        var claimedAt = default(DateTimeOffset);
+        var failures = 0;
+        var groups = new List<RefreshRequestRow>();
+        long covered = 0;
+        DateTimeOffset oldest = DateTimeOffset.MaxValue;
+        await using (var batch = new NpgsqlBatch(connection, transaction))
         {
-            command.Parameters.Add(new() { NpgsqlDbType = NpgsqlDbType.Text, Value = key });
-            await using var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
+            batch.BatchCommands.Add(Command(_sql.Lock, key));
+            batch.BatchCommands.Add(new NpgsqlBatchCommand("SAVEPOINT claim"));
+            batch.BatchCommands.Add(Command(_sql.Claim, key));
+            await using var reader = await batch.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
             await reader.ReadAsync(cancellationToken).ConfigureAwait(false);
             locked = reader.GetBoolean(0);
             claimedAt = reader.GetFieldValue<DateTimeOffset>(1);
             failures = reader.IsDBNull(2) ? 0 : reader.GetInt32(2);
+            while (await reader.NextResultAsync(cancellationToken).ConfigureAwait(false))
+            {
+                if (reader.FieldCount != 5)
+                {
+                    continue; // the savepoint's (empty) result, where the reader reports one
+                }
+
+                while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
+                {
+                    groups.Add(new RefreshRequestRow(reader.IsDBNull(0) ? null : reader.GetFieldValue<DateOnly>(0), reader.IsDBNull(1) ? null : reader.GetFieldValue<DateOnly>(1), reader.GetBoolean(2)));
+                    covered += reader.GetInt64(3);
+                    var first = reader.GetFieldValue<DateTimeOffset>(4);
+                    oldest = first < oldest ? first : oldest;
+                }
+            }
         }
 
         if (!locked)
         {
-            NotBefore(key, _durable.PollInterval); // another instance is running it
+            // Another instance is running it. Not committed: the transaction rolls back with its disposal, which also undoes
+            // a DELETE made had the lock been freed between the two statements.
+            NotBefore(key, _durable.PollInterval);
             return;
-        }
-
-        await transaction.SaveAsync("claim", cancellationToken).ConfigureAwait(false);
-        var groups = new List<RefreshRequestRow>();
-        long covered = 0;
-        DateTimeOffset oldest = DateTimeOffset.MaxValue;
-        await using (var command = new NpgsqlCommand(_sql.Claim, connection, transaction))
-        {
-            command.Parameters.Add(new() { NpgsqlDbType = NpgsqlDbType.Text, Value = key });
-            await using var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
-            while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
-            {
-                groups.Add(new RefreshRequestRow(reader.IsDBNull(0) ? null : reader.GetFieldValue<DateOnly>(0), reader.IsDBNull(1) ? null : reader.GetFieldValue<DateOnly>(1), reader.GetBoolean(2)));
-                covered += reader.GetInt64(3);
-                var first = reader.GetFieldValue<DateTimeOffset>(4);
-                oldest = first < oldest ? first : oldest;
-            }
         }
 
         if (covered == 0)
@@ -335,10 +354,10 @@ internal sealed partial class DurableRefreshWorker : BackgroundService
                 }
 
                 batch.BatchCommands.Add(Command(_sql.Succeeded, key, claimedAt));
+                batch.BatchCommands.Add(new NpgsqlBatchCommand("COMMIT")); // in the same round trip; skipped if a statement before it fails
                 await batch.ExecuteNonQueryAsync(CancellationToken.None).ConfigureAwait(false);
             }
 
-            await transaction.CommitAsync(CancellationToken.None).ConfigureAwait(false);
             Log.DurableRunSucceeded(_logger, key, covered, days.ToString(), lag ?? double.NaN);
             return;
         }
@@ -359,13 +378,13 @@ internal sealed partial class DurableRefreshWorker : BackgroundService
             Log.DurableRunFailed(_logger, key, failures, error, retryIn.TotalMilliseconds, null);
         }
 
-        await transaction.RollbackAsync("claim", cancellationToken).ConfigureAwait(false);
-        await using (var command = Command(_sql.SetBack, key, failures, retryIn, (object?)error ?? DBNull.Value).ToCommand(connection, transaction))
+        await using (var batch = new NpgsqlBatch(connection, transaction))
         {
-            await command.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
+            batch.BatchCommands.Add(new NpgsqlBatchCommand("ROLLBACK TO SAVEPOINT claim")); // the requests stay; the lock is kept
+            batch.BatchCommands.Add(Command(_sql.SetBack, key, failures, retryIn, (object?)error ?? DBNull.Value));
+            batch.BatchCommands.Add(new NpgsqlBatchCommand("COMMIT"));
+            await batch.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
         }
-
-        await transaction.CommitAsync(cancellationToken).ConfigureAwait(false);
     }
 
     private static NpgsqlBatchCommand Command(string sql, params object[] values)

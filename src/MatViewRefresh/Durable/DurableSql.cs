@@ -30,7 +30,8 @@ internal sealed class DurableSql
                    (SELECT q.failures FROM {s}.refresh_queue_state q WHERE q.target = $1)
             """;
         Claim = $"""
-            WITH d AS (DELETE FROM {s}.refresh_requests r WHERE r.target = $1 RETURNING r.first_day, r.last_day, r.full_refresh, r.requested_at)
+            WITH d AS (DELETE FROM {s}.refresh_requests r WHERE r.target = $1 AND (SELECT pg_try_advisory_xact_lock({ClaimLockClass}, hashtext($1)))
+                       RETURNING r.first_day, r.last_day, r.full_refresh, r.requested_at)
             SELECT first_day, last_day, bool_or(full_refresh), count(*), min(requested_at) FROM d GROUP BY first_day, last_day
             """;
         Lag = $"""
@@ -59,7 +60,12 @@ internal sealed class DurableSql
     /// <summary>Takes the target's claim lock for the transaction; the database clock; the target's consecutive failures.</summary>
     public string Lock { get; }
 
-    /// <summary>Deletes (uncommitted until the run settles) every request of the target visible now, grouped by days: what the run covers.</summary>
+    /// <summary>
+    /// Deletes (uncommitted until the run settles) every request of the target visible now, grouped by days: what the run covers.
+    /// Sent in the same round trip as <see cref="Lock"/> and the savepoint, so it deletes only when this transaction holds the
+    /// claim lock (taking it again is re-entrant; evaluated once, as an init plan): when <see cref="Lock"/> found the target
+    /// busy, nothing is deleted (or, if the lock was freed in between, the worker rolls the whole transaction back).
+    /// </summary>
     public string Claim { get; }
 
     /// <summary>Records the run's change-to-visible lag in its history row.</summary>
