@@ -30,7 +30,7 @@ public sealed class ChangeDrivenRefreshTests(DatabaseFixture db) : IClassFixture
     }
 
     /// <summary>An app instance with the durable worker running (polling every 50 ms, settling 20 ms).</summary>
-    private async Task<ServiceProvider> StartInstanceAsync()
+    private async Task<ServiceProvider> StartInstanceAsync(string? connectionOptions = null)
     {
         var services = db.CreateServices(o =>
         {
@@ -40,7 +40,7 @@ public sealed class ChangeDrivenRefreshTests(DatabaseFixture db) : IClassFixture
             o.Debounce.DelayMax = TimeSpan.FromMilliseconds(20);
             o.Debounce.MaxWait = TimeSpan.FromMilliseconds(500);
             o.Debounce.MinInterval = TimeSpan.Zero;
-        });
+        }, more: connectionOptions is null ? null : s => s.AddSingleton(NpgsqlDataSource.Create(db.ConnectionString + ";Options=" + connectionOptions)));
         _instances.Add(services);
         var worker = services.GetServices<IHostedService>().OfType<DurableRefreshWorker>().Single();
         await worker.StartAsync(CancellationToken.None);
@@ -116,4 +116,50 @@ public sealed class ChangeDrivenRefreshTests(DatabaseFixture db) : IClassFixture
         await WhenNoRequestsLeftAsync("e2e_view.totals");
         Assert.Equal("queue", await db.ScalarAsync<string>("SELECT trigger FROM matview_refresh.refresh_history WHERE target = 'e2e_view.totals' ORDER BY id DESC LIMIT 1"));
     }
+
+    [Fact]
+    public async Task An_open_ended_or_out_of_range_day_makes_one_full_refresh_and_never_blocks_its_target()
+    {
+        await db.ExecuteAsync("""
+            CREATE SCHEMA e2e_far;
+            CREATE TABLE e2e_far.sales (day date NOT NULL, amount int NOT NULL);
+            CREATE TABLE e2e_far.daily (day date PRIMARY KEY, total bigint NOT NULL);
+            """);
+        var services = await StartInstanceAsync();
+        var target = RefreshTarget.Window("e2e_far.daily", "day", "SELECT day, sum(amount) FROM e2e_far.sales WHERE day >= @from AND day < @to GROUP BY day");
+        await services.GetRequiredService<IRefreshWatcher>().WatchAsync(target);
+
+        // 9999-12-31, a common "open-ended" value, and a day .NET cannot hold: a full refresh covers them, not a failing run.
+        await WriteAsync("INSERT INTO e2e_far.sales VALUES ('9999-12-31', 1), ('12000-01-01', 2), ('2025-03-01', 3)");
+        await WhenNoRequestsLeftAsync("e2e_far.daily");
+        Assert.Equal("full", await db.ScalarAsync<string>("SELECT mode FROM matview_refresh.refresh_history WHERE target = 'e2e_far.daily' AND success ORDER BY id DESC LIMIT 1"));
+        Assert.Equal(3L, await db.ScalarAsync<long>("SELECT count(*) FROM e2e_far.daily"));
+
+        // The target keeps working: the next backdated day is recomputed exactly.
+        await WriteAsync("INSERT INTO e2e_far.sales VALUES ('2025-03-02', 4)");
+        await WhenNoRequestsLeftAsync("e2e_far.daily");
+        Assert.Equal(4L, await db.ScalarAsync<long>("SELECT total FROM e2e_far.daily WHERE day = '2025-03-02'"));
+        Assert.Equal(0L, await db.ScalarAsync<long>("SELECT count(*) FROM matview_refresh.refresh_queue_state WHERE target = 'e2e_far.daily' AND failures > 0"));
+    }
+
+    [Fact]
+    public async Task A_server_ending_idle_transactions_does_not_make_a_run_repeat()
+    {
+        await db.ExecuteAsync("""
+            CREATE SCHEMA e2e_idle;
+            CREATE TABLE e2e_idle.t (n int);
+            CREATE FUNCTION e2e_idle.nap() RETURNS int LANGUAGE plpgsql AS $$ BEGIN PERFORM pg_sleep(0.8); RETURN 1; END $$;
+            CREATE MATERIALIZED VIEW e2e_idle.slow AS SELECT count(*) AS n, max(e2e_idle.nap()) AS napped FROM e2e_idle.t;
+            """);
+        // The claim transaction waits idle while the refresh runs on another connection (0.8 s > the 300 ms limit).
+        var services = await StartInstanceAsync("-c idle_in_transaction_session_timeout=300");
+        await services.GetRequiredService<IRefreshWatcher>().WatchAsync(RefreshTarget.View("e2e_idle.slow"));
+
+        await WriteAsync("INSERT INTO e2e_idle.t VALUES (1)");
+        await WhenNoRequestsLeftAsync("e2e_idle.slow");
+
+        Assert.Equal(1L, await db.ScalarAsync<long>("SELECT n FROM e2e_idle.slow"));
+        Assert.Equal(1L, await db.ScalarAsync<long>("SELECT count(*) FROM matview_refresh.refresh_history WHERE target = 'e2e_idle.slow' AND trigger = 'queue'"));
+    }
 }
+

@@ -335,6 +335,8 @@ public sealed class DurableQueueTests(OwnServerDatabaseFixture db) : IClassFixtu
             Assert.Contains("q.refresh_key(k=1) is a Function target", notWindow.Message, StringComparison.Ordinal);
             var reversed = await Assert.ThrowsAsync<ArgumentException>(() => queue.EnqueueDaysAsync(window, March(5), March(2), transaction));
             Assert.Contains("2025-03-02 is before the first day 2025-03-05", reversed.Message, StringComparison.Ordinal);
+            var endless = await Assert.ThrowsAsync<ArgumentException>(() => queue.EnqueueDaysAsync(window, March(5), DateOnly.MaxValue, transaction));
+            Assert.Contains("9999-12-31 is the last representable day", endless.Message, StringComparison.Ordinal);
             await transaction.CommitAsync();
             var completed = await Assert.ThrowsAsync<ArgumentException>(() => queue.EnqueueAsync(window, transaction, CancellationToken.None));
             Assert.Contains("transaction is completed", completed.Message, StringComparison.Ordinal);

@@ -27,12 +27,17 @@ internal sealed class DurableSql
             """;
         Lock = $"""
             SELECT pg_try_advisory_xact_lock({ClaimLockClass}, hashtext($1)), clock_timestamp(),
-                   (SELECT q.failures FROM {s}.refresh_queue_state q WHERE q.target = $1)
+                   (SELECT q.failures FROM {s}.refresh_queue_state q WHERE q.target = $1),
+                   set_config('idle_in_transaction_session_timeout', '0', true)
             """;
         Claim = $"""
             WITH d AS (DELETE FROM {s}.refresh_requests r WHERE r.target = $1 AND (SELECT pg_try_advisory_xact_lock({ClaimLockClass}, hashtext($1)))
                        RETURNING r.first_day, r.last_day, r.full_refresh, r.requested_at)
-            SELECT first_day, last_day, bool_or(full_refresh), count(*), min(requested_at) FROM d GROUP BY first_day, last_day
+            , e AS (SELECT d.*, d.first_day IS NOT NULL AND NOT (isfinite(d.first_day) AND isfinite(d.last_day)
+                                  AND d.first_day >= DATE '0001-01-01' AND d.last_day < DATE '9999-12-31') AS beyond FROM d)
+            SELECT CASE WHEN beyond THEN NULL ELSE first_day END, CASE WHEN beyond THEN NULL ELSE last_day END,
+                   bool_or(full_refresh OR beyond), count(*), min(requested_at)
+              FROM e GROUP BY 1, 2
             """;
         Lag = $"""
             UPDATE {s}.refresh_history SET lag_ms = greatest(0, extract(epoch FROM $5::timestamptz - $6::timestamptz)::float8 * 1000)
@@ -57,7 +62,12 @@ internal sealed class DurableSql
     /// <summary>Targets with pending requests, earliest due first, with how long until each is due (negative: overdue). $1 targets to leave out, $2 settle delay, $3 MaxWait, $4 MinInterval, $5 limit.</summary>
     public string Due { get; }
 
-    /// <summary>Takes the target's claim lock for the transaction; the database clock; the target's consecutive failures.</summary>
+    /// <summary>
+    /// Takes the target's claim lock for the transaction; the database clock; the target's consecutive failures. Also turns
+    /// off <c>idle_in_transaction_session_timeout</c> for the transaction: the claim waits idle while the refresh runs on
+    /// another connection, and a server or pooler ending it would lose the deletes of a refresh that committed (the same
+    /// requests would run again, forever).
+    /// </summary>
     public string Lock { get; }
 
     /// <summary>
@@ -65,6 +75,8 @@ internal sealed class DurableSql
     /// Sent in the same round trip as <see cref="Lock"/> and the savepoint, so it deletes only when this transaction holds the
     /// claim lock (taking it again is re-entrant; evaluated once, as an init plan): when <see cref="Lock"/> found the target
     /// busy, nothing is deleted (or, if the lock was freed in between, the worker rolls the whole transaction back).
+    /// Days no refresh can take (infinite, BC, or reaching 9999-12-31 — a common "open-ended" value) ask for a full refresh:
+    /// one such request must not make every later run of its target fail.
     /// </summary>
     public string Claim { get; }
 

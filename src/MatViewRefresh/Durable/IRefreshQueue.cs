@@ -44,7 +44,11 @@ public interface IRefreshQueue
     /// <exception cref="ArgumentException">A target is <see langword="null"/> (the message gives its position) or the transaction is completed. Nothing was written.</exception>
     Task EnqueueAsync(IEnumerable<RefreshTarget> targets, NpgsqlTransaction transaction, CancellationToken cancellationToken);
 
-    /// <summary>Appends a request on an open connection outside any explicit transaction: it commits at once.</summary>
+    /// <summary>
+    /// Appends a request on an open connection outside any explicit transaction: it commits at once. Call it only after the
+    /// data it is about has committed: a worker may run (and delete) the request before a later commit of the data, and the
+    /// change would then wait for the next request. Inside the data's own transaction, use the transaction overload.
+    /// </summary>
     /// <param name="target">The view, function or window target.</param>
     /// <param name="connection">An open connection.</param>
     /// <param name="cancellationToken">Cancels the insert.</param>
@@ -57,7 +61,7 @@ public interface IRefreshQueue
     /// <param name="lastDay">The last local day that changed; not before <paramref name="firstDay"/>.</param>
     /// <param name="transaction">The caller's open transaction.</param>
     /// <param name="cancellationToken">Cancels the insert.</param>
-    /// <exception cref="ArgumentException">The target is not a window target, the days are reversed, or the transaction is completed; nothing was written.</exception>
+    /// <exception cref="ArgumentException">The target is not a window target, the days are reversed, the last day is <see cref="DateOnly.MaxValue"/>, or the transaction is completed; nothing was written.</exception>
     Task EnqueueDaysAsync(RefreshTarget target, DateOnly firstDay, DateOnly lastDay, NpgsqlTransaction transaction, CancellationToken cancellationToken = default);
 
     /// <summary>

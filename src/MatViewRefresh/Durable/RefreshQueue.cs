@@ -119,6 +119,13 @@ internal sealed class RefreshQueue : IRefreshQueue
             throw new ArgumentException($"The last day {lastDay:yyyy-MM-dd} is before the first day {firstDay:yyyy-MM-dd} (refresh of {target}).", nameof(lastDay));
         }
 
+        if (lastDay == DateOnly.MaxValue)
+        {
+            throw new ArgumentException(
+                $"The last day {lastDay:yyyy-MM-dd} is the last representable day: a window refresh ends the day after its last day. Enqueue the target without days for a refresh as configured (refresh of {target}).",
+                nameof(lastDay));
+        }
+
         return InsertAsync(target, firstDay, lastDay, OpenConnection(transaction), transaction, cancellationToken);
     }
 
