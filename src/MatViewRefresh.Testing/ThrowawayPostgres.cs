@@ -359,7 +359,7 @@ public sealed class ThrowawayPostgres : IAsyncDisposable
             ["fsync"] = "off",
             ["synchronous_commit"] = "off",
             ["full_page_writes"] = "off",
-            ["max_connections"] = "200",
+            ["max_connections"] = "500",
             ["shared_buffers"] = "64MB",
         };
         foreach (var (key, value) in extra)

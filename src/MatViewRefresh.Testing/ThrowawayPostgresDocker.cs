@@ -196,7 +196,7 @@ internal static class PostgresContainer
     internal static async Task<(IAsyncDisposable Container, string ConnectionString)> StartAsync(ThrowawayPostgresOptions options, CancellationToken cancellationToken)
     {
         // Testcontainers' builder already turns fsync, full_page_writes and synchronous_commit off.
-        var builder = new PostgreSqlBuilder(options.ContainerImage).WithCommand("-c", "max_connections=200");
+        var builder = new PostgreSqlBuilder(options.ContainerImage).WithCommand("-c", "max_connections=500");
         foreach (var (key, value) in options.ServerSettings)
         {
             builder = builder.WithCommand("-c", key + "=" + value);

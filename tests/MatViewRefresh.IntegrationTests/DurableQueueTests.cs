@@ -495,7 +495,7 @@ public sealed class DurableQueueCollection
 
 /// <summary>
 /// A database on a server of its own: the durable queue's tests run several app instances and a separate process at once,
-/// and must not compete for the shared server's 200 connections with the rest of the suite.
+/// and must not compete for the shared server's 500 connections with the rest of the suite.
 /// </summary>
 public sealed class OwnServerDatabaseFixture : DatabaseFixture
 {
