@@ -365,5 +365,32 @@ public sealed class ChangeCaptureTests(DatabaseFixture db) : IClassFixture<Datab
 
         Assert.Equal("04-01..04-01 full full", await RequestsAsync("drift.daily"));
     }
+
+    [Fact]
+    public async Task Watching_again_unchanged_takes_no_table_lock_so_an_open_write_neither_blocks_it_nor_is_blocked()
+    {
+        await db.ExecuteAsync("""
+            CREATE SCHEMA rewatch;
+            CREATE TABLE rewatch.t (n int);
+            CREATE MATERIALIZED VIEW rewatch.mv AS SELECT count(*) AS n FROM rewatch.t;
+            """);
+        var watcher = Watcher();
+        await watcher.WatchAsync(RefreshTarget.View("rewatch.mv"));
+
+        // A writer's transaction is open on the table (as at any instance start in production).
+        await using var writer = new NpgsqlConnection(db.ConnectionString);
+        await writer.OpenAsync();
+        await using var transaction = await writer.BeginTransactionAsync();
+        await using (var insert = new NpgsqlCommand("INSERT INTO rewatch.t VALUES (1)", writer, transaction))
+        {
+            await insert.ExecuteNonQueryAsync();
+        }
+
+        var again = await watcher.WatchAsync(RefreshTarget.View("rewatch.mv")).WaitAsync(TimeSpan.FromSeconds(15));
+
+        Assert.True(Assert.Single(again.Tables).TriggersInstalled);
+        await transaction.CommitAsync();
+        Assert.Equal("-", await RequestsAsync("rewatch.mv"));
+    }
 }
 

@@ -129,14 +129,14 @@ BEGIN
     SELECT string_agg(format('(%L)', w.target), ', ' ORDER BY w.target) INTO v_all
       FROM "matview_refresh".watches w WHERE w.table_oid = p_table;
 
-    IF v_table IS NOT NULL THEN
-        FOREACH v_op IN ARRAY ARRAY['insert', 'update', 'delete', 'truncate'] LOOP
-            IF EXISTS (SELECT 1 FROM pg_trigger t WHERE t.tgrelid = p_table AND t.tgname = p_prefix || '_capture_' || v_op) THEN
-                EXECUTE format('DROP TRIGGER %I ON %s', p_prefix || '_capture_' || v_op, v_table);
-            END IF;
-        END LOOP;
-    END IF;
     IF v_all IS NULL OR v_table IS NULL THEN
+        IF v_table IS NOT NULL THEN
+            FOREACH v_op IN ARRAY ARRAY['insert', 'update', 'delete', 'truncate'] LOOP
+                IF EXISTS (SELECT 1 FROM pg_trigger t WHERE t.tgrelid = p_table AND t.tgname = p_prefix || '_capture_' || v_op) THEN
+                    EXECUTE format('DROP TRIGGER %I ON %s', p_prefix || '_capture_' || v_op, v_table);
+                END IF;
+            END LOOP;
+        END IF;
         IF to_regprocedure(v_function || '()') IS NOT NULL THEN
             EXECUTE format('DROP FUNCTION %s()', v_function);
         END IF;
@@ -184,6 +184,20 @@ BEGIN
         v_body := v_body || E'END IF;\n';
     END LOOP;
     v_body := v_body || E'RETURN NULL;\nEND';
+
+    -- Nothing changed (the usual case when an instance starts and watches its configured targets again): no DDL, so no
+    -- SHARE ROW EXCLUSIVE lock on the table that would wait for running writes and hold new ones back.
+    IF EXISTS (SELECT 1 FROM pg_proc p WHERE p.oid = to_regprocedure(v_function || '()') AND p.prosrc = v_body)
+       AND (SELECT count(*) FROM pg_trigger t WHERE t.tgrelid = p_table AND NOT t.tgisinternal
+               AND t.tgfoid = to_regprocedure(v_function || '()')
+               AND t.tgname IN (p_prefix || '_capture_insert', p_prefix || '_capture_update', p_prefix || '_capture_delete', p_prefix || '_capture_truncate')) = 4 THEN
+        RETURN true;
+    END IF;
+    FOREACH v_op IN ARRAY ARRAY['insert', 'update', 'delete', 'truncate'] LOOP
+        IF EXISTS (SELECT 1 FROM pg_trigger t WHERE t.tgrelid = p_table AND t.tgname = p_prefix || '_capture_' || v_op) THEN
+            EXECUTE format('DROP TRIGGER %I ON %s', p_prefix || '_capture_' || v_op, v_table);
+        END IF;
+    END LOOP;
 
     EXECUTE format('CREATE OR REPLACE FUNCTION %s() RETURNS trigger LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS %L',
                    v_function, v_body);
