@@ -392,5 +392,26 @@ public sealed class ChangeCaptureTests(DatabaseFixture db) : IClassFixture<Datab
         await transaction.CommitAsync();
         Assert.Equal("-", await RequestsAsync("rewatch.mv"));
     }
+
+    [Fact]
+    public async Task A_configured_window_that_cannot_be_watched_at_start_is_still_resolvable_by_this_instances_worker()
+    {
+        using var services = db.CreateServices(o =>
+        {
+            o.Watch.TimeZone = "Europe/Berlin";
+            o.Watch.Windows.Add(new RefreshScheduleWindow
+            {
+                Table = "later.daily", DateColumn = "day", Query = "SELECT day, count(*) FROM later.t WHERE day >= @from AND day < @to GROUP BY day",
+            });
+        });
+
+        // later.daily does not exist yet: the watch fails (logged), the host starts, and the target is known to the queue.
+        await services.GetServices<IHostedService>().OfType<WatchHostedService>().Single().StartAsync(CancellationToken.None);
+
+        var registration = services.GetRequiredService<RefreshQueue>().Resolve("later.daily");
+        Assert.NotNull(registration);
+        Assert.Equal(RefreshTargetKind.Window, registration.Target.Kind);
+        Assert.Equal("Europe/Berlin", registration.Options?.TimeZone);
+    }
 }
 

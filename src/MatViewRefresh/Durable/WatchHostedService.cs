@@ -6,15 +6,19 @@ namespace MatViewRefresh;
 
 /// <summary>
 /// Watches the targets of <c>MatViewRefresh:Watch</c> when the host starts. A target that cannot be watched (the database
-/// down, a view missing) is logged and the host starts anyway; its triggers, once installed, stay in the database.
+/// down, a view missing) is logged and the host starts anyway; its triggers, once installed, stay in the database, and its
+/// window or function target is registered with this instance's queue all the same, so that this instance's worker runs the
+/// requests the triggers write (installed by an earlier start or another instance).
 /// </summary>
-internal sealed class WatchHostedService(IRefreshWatcher watcher, IOptions<MatViewRefreshOptions> options, ILogger<WatchHostedService> logger) : IHostedService
+internal sealed class WatchHostedService(IRefreshWatcher watcher, RefreshQueue queue, IOptions<MatViewRefreshOptions> options, ILogger<WatchHostedService> logger) : IHostedService
 {
     public async Task StartAsync(CancellationToken cancellationToken)
     {
         var watch = options.Value.Watch;
         foreach (var target in Targets(watch))
         {
+            var resolved = target.WithDefaultSchema(options.Value.DefaultSchema);
+            queue.RegisterWatched(resolved, resolved.Kind == RefreshTargetKind.Window ? new RefreshOptions { TimeZone = watch.TimeZone } : null);
             try
             {
                 await watcher.WatchAsync(target, watch.TimeZone, cancellationToken).ConfigureAwait(false);
