@@ -29,14 +29,7 @@ BEGIN
         RAISE EXCEPTION 'refresh_window_days needs one first day, end day, first instant and end instant per run' USING ERRCODE = '22023';
     END IF;
     PERFORM "matview_refresh".begin_refresh(p_key, p_wait, p_lock_timeout, p_statement_timeout);
-    SELECT a.atttypid::regtype INTO v_type FROM pg_catalog.pg_attribute a
-    WHERE a.attrelid = p_table::regclass AND a.attname = p_column AND a.attnum > 0 AND NOT a.attisdropped;
-    IF v_type IS NULL THEN
-        RAISE EXCEPTION 'column "%" of the window target % does not exist', p_column, p_table USING ERRCODE = '42703';
-    ELSIF v_type NOT IN ('date'::regtype, 'timestamptz'::regtype, 'timestamp'::regtype) THEN
-        RAISE EXCEPTION 'column "%" of the window target % is %, not date, timestamptz or timestamp', p_column, p_table, v_type
-            USING ERRCODE = '42804';
-    END IF;
+    v_type := "matview_refresh".window_column_type(p_table, p_column);
 
     FOR i IN 1 .. cardinality(p_first_days) LOOP
         IF v_type = 'date'::regtype THEN

@@ -300,6 +300,27 @@ AS $$
     FROM (SELECT floor(extract(epoch FROM p_age) / 60)::bigint AS m) a
 $$;
 
+-- The type of a window target's date column: date, timestamp or timestamptz; any other type, or no such column, is an
+-- error naming the column and the table (for refresh_window and refresh_window_days).
+CREATE OR REPLACE FUNCTION "matview_refresh".window_column_type(p_table text, p_column text)
+RETURNS regtype
+LANGUAGE plpgsql
+AS $$
+DECLARE
+    v_type regtype;
+BEGIN
+    SELECT a.atttypid::regtype INTO v_type FROM pg_catalog.pg_attribute a
+    WHERE a.attrelid = p_table::regclass AND a.attname = p_column AND a.attnum > 0 AND NOT a.attisdropped;
+    IF v_type IS NULL THEN
+        RAISE EXCEPTION 'column "%" of the window target % does not exist', p_column, p_table USING ERRCODE = '42703';
+    ELSIF v_type NOT IN ('date'::regtype, 'timestamptz'::regtype, 'timestamp'::regtype) THEN
+        RAISE EXCEPTION 'column "%" of the window target % is %, not date, timestamptz or timestamp', p_column, p_table, v_type
+            USING ERRCODE = '42804';
+    END IF;
+    RETURN v_type;
+END
+$$;
+
 -- Refreshes a mart table by date window in the caller's transaction: timeouts and lock (begin_refresh), the strategy
 -- ('incremental', 'full', or 'smart': full when the history holds no successful full refresh within p_full_after), the
 -- window's rows deleted and the query's rows inserted, then the log and history rows (finish_refresh). One statement.
@@ -326,14 +347,7 @@ DECLARE
     v_inserted bigint;
 BEGIN
     PERFORM "matview_refresh".begin_refresh(p_key, p_wait, p_lock_timeout, p_statement_timeout);
-    SELECT a.atttypid::regtype INTO v_type FROM pg_catalog.pg_attribute a
-    WHERE a.attrelid = p_table::regclass AND a.attname = p_column AND a.attnum > 0 AND NOT a.attisdropped;
-    IF v_type IS NULL THEN
-        RAISE EXCEPTION 'column "%" of the window target % does not exist', p_column, p_table USING ERRCODE = '42703';
-    ELSIF v_type NOT IN ('date'::regtype, 'timestamptz'::regtype, 'timestamp'::regtype) THEN
-        RAISE EXCEPTION 'column "%" of the window target % is %, not date, timestamptz or timestamp', p_column, p_table, v_type
-            USING ERRCODE = '42804';
-    END IF;
+    v_type := "matview_refresh".window_column_type(p_table, p_column);
 
     IF p_strategy = 'smart' THEN
         SELECT max(h.started_at) INTO v_last FROM "matview_refresh".refresh_history h
