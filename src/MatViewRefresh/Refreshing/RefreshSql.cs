@@ -53,19 +53,7 @@ internal static class RefreshSql
             statements = [SetStatementTimeout(statementTimeoutText), refresh];
         }
 
-        return new RefreshCommand
-        {
-            Kind = RefreshCommandKind.Refresh,
-            Target = target,
-            Mode = mode,
-            Attempt = attempt,
-            LockKey = key,
-            WaitForLock = waitForLock,
-            LockTimeout = lockTimeout,
-            StatementTimeout = statementTimeout,
-            Trigger = trigger,
-            Statements = statements,
-        };
+        return Command(target, mode, attempt, key, waitForLock, lockTimeout, statementTimeout, trigger, statements);
     }
 
     /// <summary>
@@ -92,23 +80,24 @@ internal static class RefreshSql
              $"INSERT INTO {table} SELECT * FROM ({WindowQuery.Parse(target.Query!)}\n) q",
              $"SELECT max({column})::timestamptz FROM {table}",
              key, waitForLock, Milliseconds(lockTimeout), statementTimeoutText, target.LogName, target.Scope, attempt, trigger]);
-        return WindowCommand(target, attempt, key, waitForLock, lockTimeout, statementTimeout, trigger, refresh);
+        return Command(target, null, attempt, key, waitForLock, lockTimeout, statementTimeout, trigger, [SetStatementTimeout(statementTimeoutText), refresh]);
     }
 
-    /// <summary>The command of a window refresh: the statement timeout, then the one statement that does the refresh.</summary>
-    private static RefreshCommand WindowCommand(
-        RefreshTarget target, int attempt, long key, bool waitForLock, TimeSpan lockTimeout, TimeSpan statementTimeout, string trigger, RefreshStatement refresh) => new()
+    /// <summary>The refresh command of any target: its lock, timeouts and statements.</summary>
+    private static RefreshCommand Command(
+        RefreshTarget target, RefreshMode? mode, int attempt, long key, bool waitForLock, TimeSpan lockTimeout, TimeSpan statementTimeout, string trigger,
+        RefreshStatement[] statements) => new()
         {
             Kind = RefreshCommandKind.Refresh,
             Target = target,
-            Mode = null,
+            Mode = mode,
             Attempt = attempt,
             LockKey = key,
             WaitForLock = waitForLock,
             LockTimeout = lockTimeout,
             StatementTimeout = statementTimeout,
             Trigger = trigger,
-            Statements = [SetStatementTimeout(Milliseconds(statementTimeout)), refresh],
+            Statements = statements,
         };
 
     /// <summary>
@@ -137,7 +126,7 @@ internal static class RefreshSql
              $"INSERT INTO {table} SELECT * FROM ({WindowQuery.Parse(target.Query!)}\n) q",
              mode, "given days requested: " + mode["incremental (".Length..^1],
              key, waitForLock, Milliseconds(lockTimeout), statementTimeoutText, target.LogName, target.Scope, attempt, trigger]);
-        return WindowCommand(target, attempt, key, waitForLock, lockTimeout, statementTimeout, trigger, refresh);
+        return Command(target, null, attempt, key, waitForLock, lockTimeout, statementTimeout, trigger, [SetStatementTimeout(statementTimeoutText), refresh]);
     }
 
     public static string StrategyTag(WindowStrategy strategy) => strategy switch
