@@ -87,7 +87,7 @@ internal sealed class NpgsqlRefreshExecutor(RefreshDataSource dataSource, IOptio
         return execution;
     }
 
-    private static RefreshExecution Read(NpgsqlDataReader reader)
+    internal static RefreshExecution Read(NpgsqlDataReader reader)
     {
         DateTimeOffset? dataAsOf = null, refreshedAt = null;
         TimeSpan? duration = null;

@@ -7,7 +7,7 @@ using Polly;
 namespace MatViewRefresh;
 
 /// <summary>The refresh engine: catalog-driven mode choice, resilience pipeline, one-round-trip refresh transactions, batches in dependency order.</summary>
-internal sealed class MaterializedViewRefresher : IMaterializedViewRefresher
+internal sealed partial class MaterializedViewRefresher : IMaterializedViewRefresher
 {
     private static readonly TimeSpan PruneEvery = TimeSpan.FromHours(1);
 
@@ -44,6 +44,13 @@ internal sealed class MaterializedViewRefresher : IMaterializedViewRefresher
     {
         ArgumentNullException.ThrowIfNull(target);
         options ??= RefreshOptions.Default;
+        var requested = Validate(target, options);
+        return RefreshResolvedAsync(target.WithDefaultSchema(_options.DefaultSchema), requested, options, cancellationToken);
+    }
+
+    /// <summary>Checks a single refresh's options (throwing what <see cref="RefreshAsync"/> documents); returns the mode requested.</summary>
+    private RefreshMode Validate(RefreshTarget target, RefreshOptions options)
+    {
         var requested = options.Mode ?? _options.DefaultMode;
         if (!Enum.IsDefined(requested))
         {
@@ -55,7 +62,7 @@ internal sealed class MaterializedViewRefresher : IMaterializedViewRefresher
             ValidateWindowOptions(options);
         }
 
-        return RefreshResolvedAsync(target.WithDefaultSchema(_options.DefaultSchema), requested, options, cancellationToken);
+        return requested;
     }
 
     private static void ValidateWindowOptions(RefreshOptions options)
@@ -404,16 +411,7 @@ internal sealed class MaterializedViewRefresher : IMaterializedViewRefresher
             Exception failure;
             try
             {
-                var execution = await _executor.ExecuteAsync(target.Kind == RefreshTargetKind.Window ? WindowCommand(run) : RefreshSql.Refresh(
-                    target,
-                    run.Mode,
-                    run.Attempts,
-                    waitForLock: !run.Options.SkipIfBusy,
-                    run.Options.LockTimeout ?? _options.LockTimeout,
-                    run.Options.StatementTimeout ?? _options.StatementTimeout,
-                    run.Options.Trigger,
-                    _options.Schema,
-                    _options.RecordRowCount), cancellationToken).ConfigureAwait(false);
+                var execution = await _executor.ExecuteAsync(CommandOf(run), cancellationToken).ConfigureAwait(false);
                 if (execution.Mode is { } chosen)
                 {
                     run.Mode = chosen;
@@ -471,6 +469,18 @@ internal sealed class MaterializedViewRefresher : IMaterializedViewRefresher
             System.Runtime.ExceptionServices.ExceptionDispatchInfo.Throw(failure);
         }
     }
+
+    /// <summary>The refresh transaction of the run's next attempt.</summary>
+    private RefreshCommand CommandOf(RefreshRun run) => run.Target.Kind == RefreshTargetKind.Window ? WindowCommand(run) : RefreshSql.Refresh(
+        run.Target,
+        run.Mode,
+        run.Attempts,
+        waitForLock: !run.Options.SkipIfBusy,
+        run.Options.LockTimeout ?? _options.LockTimeout,
+        run.Options.StatementTimeout ?? _options.StatementTimeout,
+        run.Options.Trigger,
+        _options.Schema,
+        _options.RecordRowCount);
 
     private RefreshCommand WindowCommand(RefreshRun run) => run.Options.DayRanges is { } ranges
         ? RefreshSql.WindowDays(

@@ -57,6 +57,58 @@ internal static class RefreshSql
     }
 
     /// <summary>
+    /// A function target refreshed in a caller's transaction whose log and history rows are written later, for many targets in
+    /// one statement (<see cref="RecordMany"/>): <c>begin_refresh</c>, the call, then what <c>finish_refresh</c> would have
+    /// recorded — data as of, when the refresh finished, how long it took — read back instead of written.
+    /// </summary>
+    public static RefreshCommand FunctionLogDeferred(
+        RefreshTarget target, int attempt, bool waitForLock, TimeSpan lockTimeout, TimeSpan statementTimeout, string trigger, string logSchema)
+    {
+        var schema = SqlIdentifier.Quote(logSchema);
+        var key = LockKey(target);
+        return Command(target, null, attempt, key, waitForLock, lockTimeout, statementTimeout, trigger,
+        [
+            new($"SELECT {schema}.begin_refresh($1, $2, $3, $4)", [key, waitForLock, Milliseconds(lockTimeout), Milliseconds(statementTimeout)]),
+            FunctionCall(target),
+            new(
+                "SELECT current_setting('matview_refresh.data_as_of')::timestamptz AS data_as_of, clock_timestamp() AS refreshed_at, " +
+                "extract(epoch FROM clock_timestamp() - current_setting('matview_refresh.started_at')::timestamptz)::float8 * 1000 AS duration_ms",
+                []),
+        ]);
+    }
+
+    /// <summary>
+    /// The log and history rows of many successful function refreshes, as <c>finish_refresh</c> writes them, in one statement:
+    /// $1 targets, $2 scopes, $3 when each started, $4 its data as of, $5 when it finished, $6 the oldest request it covered
+    /// (its change-to-visible lag is measured to now, just before the caller commits; NULL: none), $7 the trigger, $8 the mode
+    /// recorded (a function's). Returns each one's position in $1 and its lag.
+    /// </summary>
+    public static string RecordMany(string logSchema)
+    {
+        var schema = SqlIdentifier.Quote(logSchema);
+        return $"""
+            WITH m AS (
+                SELECT m.*, extract(epoch FROM m.finished_at - m.started_at)::float8 * 1000 AS duration_ms,
+                       greatest(0, extract(epoch FROM clock_timestamp() - m.oldest)::float8 * 1000) AS lag_ms
+                  FROM unnest($1::text[], $2::text[], $3::timestamptz[], $4::timestamptz[], $5::timestamptz[], $6::timestamptz[])
+                       WITH ORDINALITY AS m(target, scope, started_at, data_as_of, finished_at, oldest, n)),
+            h AS (
+                INSERT INTO {schema}.refresh_history (target, scope, started_at, duration_ms, success, mode, attempts, trigger, data_as_of, lag_ms)
+                SELECT m.target, m.scope, m.started_at, m.duration_ms, true, $8, 1, $7, m.data_as_of, m.lag_ms FROM m),
+            l AS (
+                INSERT INTO {schema}.refresh_log AS l
+                    (target, scope, last_refreshed_at, data_as_of, duration_ms, mode, row_count, last_attempt_at, last_error, last_error_state)
+                SELECT DISTINCT ON (m.target, m.scope) m.target, m.scope, m.finished_at, m.data_as_of, m.duration_ms, $8, NULL::bigint, m.finished_at, NULL, NULL
+                  FROM m ORDER BY m.target, m.scope, m.finished_at DESC
+                ON CONFLICT (target, scope) DO UPDATE SET
+                    last_refreshed_at = EXCLUDED.last_refreshed_at, data_as_of = EXCLUDED.data_as_of, duration_ms = EXCLUDED.duration_ms,
+                    mode = EXCLUDED.mode, row_count = EXCLUDED.row_count, last_attempt_at = EXCLUDED.last_attempt_at,
+                    last_error = NULL, last_error_state = NULL)
+            SELECT m.n, m.lag_ms FROM m
+            """;
+    }
+
+    /// <summary>
     /// A window target: <c>refresh_window(…)</c>, one statement that takes the lock, decides the strategy (for
     /// <see cref="WindowStrategy.Smart"/>, from the history in the same transaction), deletes the window's rows, inserts the
     /// query's, and writes the log. The DELETE, INSERT and newest-value statements are built here with quoted identifiers;
