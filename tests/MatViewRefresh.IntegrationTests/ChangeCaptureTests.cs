@@ -22,7 +22,7 @@ public sealed class ChangeCaptureTests(DatabaseFixture db) : IClassFixture<Datab
     /// <summary>The requests for a target, oldest first, as <c>first..last</c>, <c>-</c> (no days) or <c>full</c>.</summary>
     private Task<string> RequestsAsync(string target) => db.ScalarAsync<string>("""
         SELECT coalesce(string_agg(CASE WHEN full_refresh THEN 'full' WHEN first_day IS NULL THEN '-'
-                                        ELSE to_char(first_day, 'MM-DD') || '..' || to_char(last_day, 'MM-DD') END, ' ' ORDER BY id), '')
+                                        ELSE to_char(first_day, 'MM-DD') || '..' || to_char(last_day, 'MM-DD') END, ' ' ORDER BY requested_at, first_day), '')
           FROM matview_refresh.refresh_requests WHERE target = $1 AND source = 'trigger'
         """, target);
 

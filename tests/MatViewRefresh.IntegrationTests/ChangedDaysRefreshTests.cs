@@ -215,7 +215,7 @@ public sealed class ChangedDaysRefreshTests(DatabaseFixture db) : IClassFixture<
     private async Task<List<RefreshRequestRow>> RequestsAsync(string target)
     {
         var list = new List<RefreshRequestRow>();
-        await using var command = db.DataSource.CreateCommand("SELECT first_day, last_day, full_refresh FROM matview_refresh.refresh_requests WHERE target = $1 AND source = 'trigger' ORDER BY id");
+        await using var command = db.DataSource.CreateCommand("SELECT first_day, last_day, full_refresh FROM matview_refresh.refresh_requests WHERE target = $1 AND source = 'trigger' ORDER BY requested_at, first_day");
         command.Parameters.Add(new() { Value = target });
         await using var reader = await command.ExecuteReaderAsync();
         while (await reader.ReadAsync())

@@ -91,8 +91,9 @@ CREATE TABLE IF NOT EXISTS "matview_refresh".schedule_runs (
 --   full_refresh recompute everything (a TRUNCATE of a base table, or asked for)
 --   requested_at when the change was requested: the start of change-to-visible lag
 --   source       'app' (EnqueueAsync) or 'trigger' (a watched base table)
+-- No key: every enqueued row is an insertion into each index on the writer's path (tens of thousands a second under load), and
+-- rows are read only by target and by age. (Tables created by earlier scripts have an id key; nothing reads it.)
 CREATE TABLE IF NOT EXISTS "matview_refresh".refresh_requests (
-    id           bigint      GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
     target       text        NOT NULL,
     first_day    date,
     last_day     date,
@@ -102,8 +103,18 @@ CREATE TABLE IF NOT EXISTS "matview_refresh".refresh_requests (
     CHECK ((first_day IS NULL) = (last_day IS NULL) AND (first_day IS NULL OR first_day <= last_day))
 );
 DO $ddl$ BEGIN
-    IF to_regclass($n$"matview_refresh".refresh_requests_target_idx$n$) IS NULL THEN
-        CREATE INDEX IF NOT EXISTS refresh_requests_target_idx ON "matview_refresh".refresh_requests (target, id);
+    -- By target and age: a worker reads a target's oldest and newest request from it (with an index on target alone, the
+    -- planner answers min(requested_at) for one target by walking the requested_at index instead).
+    IF to_regclass($n$"matview_refresh".refresh_requests_target_at_idx$n$) IS NULL THEN
+        CREATE INDEX IF NOT EXISTS refresh_requests_target_at_idx ON "matview_refresh".refresh_requests (target, requested_at);
+    END IF;
+    -- Replaced by the index above (earlier scripts made it, on (target, id)).
+    IF to_regclass($n$"matview_refresh".refresh_requests_target_idx$n$) IS NOT NULL THEN
+        DROP INDEX IF EXISTS "matview_refresh".refresh_requests_target_idx;
+    END IF;
+    -- Workers look for due targets among requests older than the settle delay only (not every pending row).
+    IF to_regclass($n$"matview_refresh".refresh_requests_requested_at_idx$n$) IS NULL THEN
+        CREATE INDEX IF NOT EXISTS refresh_requests_requested_at_idx ON "matview_refresh".refresh_requests (requested_at);
     END IF;
 END $ddl$;
 
