@@ -11,7 +11,7 @@ namespace MatViewRefresh.IntegrationTests;
 /// interval in q.runs; a key listed in q.slow sleeps first, one listed in q.poison always fails.
 /// </summary>
 [Collection(DurableQueueCollection.Name)]
-public sealed class DurableQueueTests(OwnServerDatabaseFixture db) : IClassFixture<OwnServerDatabaseFixture>, IAsyncLifetime
+public sealed partial class DurableQueueTests(OwnServerDatabaseFixture db) : IClassFixture<OwnServerDatabaseFixture>, IAsyncLifetime
 {
     private const string Schema = """
         CREATE SCHEMA IF NOT EXISTS q;
@@ -93,12 +93,15 @@ public sealed class DurableQueueTests(OwnServerDatabaseFixture db) : IClassFixtu
     private readonly List<Process> _processes = [];
     private readonly List<ServiceProvider> _instances = [];
 
-    private ServiceProvider Instance(TimeSpan? settle = null, int maxConcurrentRuns = 4, RecordingLoggerProvider? logs = null, TimeSpan? maxWait = null) => Track(db.CreateServices(o =>
+    private ServiceProvider Instance(
+        TimeSpan? settle = null, int maxConcurrentRuns = 4, RecordingLoggerProvider? logs = null, TimeSpan? maxWait = null, int maxTargetsPerRun = 100,
+        Action<IServiceCollection>? more = null) => Track(db.CreateServices(o =>
     {
         var delay = settle ?? TimeSpan.FromMilliseconds(20);
         o.Durable.Enabled = true;
         o.Durable.PollInterval = TimeSpan.FromMilliseconds(50);
         o.Durable.MaxConcurrentRuns = maxConcurrentRuns;
+        o.Durable.MaxTargetsPerRun = maxTargetsPerRun;
         o.Durable.Resolver = QueueTestTargets.Resolve;
         o.Debounce.DelayMin = delay;
         o.Debounce.DelayMax = delay;
@@ -106,7 +109,7 @@ public sealed class DurableQueueTests(OwnServerDatabaseFixture db) : IClassFixtu
         o.Debounce.MinInterval = TimeSpan.Zero;
         o.Debounce.FailureRetryDelay = TimeSpan.FromMilliseconds(100);
         o.Debounce.FailureRetryMaxDelay = TimeSpan.FromSeconds(1);
-    }, logs: logs));
+    }, more, logs));
 
     private ServiceProvider Track(ServiceProvider services)
     {

@@ -137,4 +137,7 @@ public static class MatViewRefreshEventIds
 
     /// <summary>The queue remembers no more targets enqueued by this process.</summary>
     public const int DurableRememberedFull = 5007;
+
+    /// <summary>A grouped durable run failed and rolled back; its targets run again one at a time.</summary>
+    public const int DurableGroupFailed = 5008;
 }

@@ -33,6 +33,10 @@ internal static partial class Log
         "Durable refresh worker stopped after {Runs} run(s); unfinished claims rolled back, their requests stay queued")]
     public static partial void DurableWorkerStopped(ILogger logger, long runs);
 
+    [LoggerMessage(MatViewRefreshEventIds.DurableGroupFailed, LogLevel.Information,
+        "A grouped durable run of {Targets} target(s) failed and was rolled back ({ErrorMessage}); each target runs again alone")]
+    public static partial void DurableGroupFailed(ILogger logger, int targets, string errorMessage, Exception exception);
+
     [LoggerMessage(MatViewRefreshEventIds.DurableRememberedFull, LogLevel.Warning,
         "The durable queue remembers {Max} targets enqueued by this process; further ones run here only when registered (IRefreshQueue.Register) or resolved (MatViewRefresh:Durable Resolver)")]
     public static partial void DurableRememberedFull(ILogger logger, int max);

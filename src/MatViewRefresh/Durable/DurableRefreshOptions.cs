@@ -27,11 +27,22 @@ public sealed class DurableRefreshOptions
     public bool ListenNotify { get; set; }
 
     /// <summary>
-    /// How many durable runs this instance executes at once across all targets. Each run holds two connections (its claim and the
-    /// refresh itself). <value>The default is 4.</value>
+    /// How many durable runs this instance executes at once across all targets. A run of one target holds two connections (its
+    /// claim and the refresh itself); a grouped run (<see cref="MaxTargetsPerRun"/>) holds one. <value>The default is 4.</value>
     /// </summary>
     [SettingRange(1, 256, Section = "MatViewRefresh:Durable")]
     public int MaxConcurrentRuns { get; set; } = 4;
+
+    /// <summary>
+    /// How many due function and window targets one run may claim and refresh together, in one transaction (views always run
+    /// alone: a group holds its locks until it commits). Each target still takes its own lock and writes its own log and history
+    /// row; a group commits all of its refreshes or none, and one that fails is run again one target at a time, so a failing
+    /// target is isolated and backs off alone. Grouping is what lets a few workers keep thousands of small targets fresh
+    /// (see the README's figures); 1 runs every target alone. Groups are used only with the default refresher and executor.
+    /// <value>The default is 100.</value>
+    /// </summary>
+    [SettingRange(1, 10_000, Section = "MatViewRefresh:Durable")]
+    public int MaxTargetsPerRun { get; set; } = 100;
 
     /// <summary>The trigger recorded in the history for durable runs. <value>The default is <c>queue</c>.</value></summary>
     public string Trigger { get; set; } = "queue";

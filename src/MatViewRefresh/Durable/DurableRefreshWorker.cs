@@ -16,6 +16,9 @@ namespace MatViewRefresh;
 internal sealed partial class DurableRefreshWorker : BackgroundService
 {
     private const int MaxRemembered = 10_000;
+
+    // The due query is read again no sooner than this many times its last duration: at most a fifth of one connection's time.
+    private const int ReadSpacing = 4;
     private static readonly TimeSpan PruneEvery = TimeSpan.FromMinutes(1);
     private static readonly TimeSpan UnresolvedRetry = TimeSpan.FromMinutes(1);
 
@@ -29,7 +32,8 @@ internal sealed partial class DurableRefreshWorker : BackgroundService
     private readonly RefreshDebounceOptions _timing;
     private readonly DurableSql _sql;
     private readonly Func<double> _random;
-    private readonly ConcurrentDictionary<string, Task> _running = new(StringComparer.Ordinal);
+    private readonly ConcurrentDictionary<string, Task> _running = new(StringComparer.Ordinal); // targets being run, alone or in a group
+    private int _active; // runs (a single target's or a group's) in flight: what MaxConcurrentRuns bounds
 
     // Targets not to claim before a time (monotonic ticks): busy on another instance, or not resolvable here. Bounded.
     private readonly ConcurrentDictionary<string, long> _notBefore = new(StringComparer.Ordinal);
@@ -41,6 +45,7 @@ internal sealed partial class DurableRefreshWorker : BackgroundService
     private long _lastPoll;
     private TimeSpan _lastPollTook; // how long the last due query took (the loop's alone)
     private long _runs;
+    private volatile bool _prepare; // grouped runs prepare their statements (MatViewRefreshOptions.PrepareStatements), until a pooler refuses
 
     public DurableRefreshWorker(
         RefreshDataSource dataSource,
@@ -61,8 +66,16 @@ internal sealed partial class DurableRefreshWorker : BackgroundService
         _timing = options.Value.Debounce;
         _sql = new DurableSql(options.Value.Schema);
         _random = options.Value.Randomizer;
+        _prepare = options.Value.PrepareStatements;
         _lastPrune = time.GetTimestamp();
     }
+
+    /// <summary>
+    /// How many due targets one read of the queue fetches: enough for every run slot several times over, since the due query
+    /// reads every pending row and is read again only after its cost allows. Grouped runs re-check each target is still due
+    /// when they claim it, so a long list going stale costs a lookup, not an early run.
+    /// </summary>
+    private int ReadLimit => Math.Max(_durable.MaxConcurrentRuns * (_durable.MaxTargetsPerRun > 1 ? _durable.MaxTargetsPerRun * 4 : 32), 256);
 
     /// <summary>Runs started by this worker (succeeded, failed or found busy).</summary>
     internal long Runs => Interlocked.Read(ref _runs);
@@ -116,35 +129,43 @@ internal sealed partial class DurableRefreshWorker : BackgroundService
         finally
         {
             // Runs in flight were cancelled with the host: their claims roll back and the requests stay for the next worker.
-            await Task.WhenAll(_running.Values.Append(listener)).ConfigureAwait(false);
+            await Task.WhenAll(_running.Values.Distinct().Append(listener)).ConfigureAwait(false);
             Log.DurableWorkerStopped(_logger, Runs);
         }
     }
 
     /// <summary>
     /// Starts the due targets this instance has room for; returns how long to wait before looking again. One query fetches a
-    /// batch of due targets (in random order, so instances do not all try the same one first); finishing runs take the next from
-    /// the batch, and the queue is read again when the batch is used up or PollInterval has passed: under load the (whole-table)
-    /// due query runs a few times a second, not once per run.
+    /// batch of due targets (in random order, so instances do not all try the same one first); function and window targets are
+    /// run in groups of up to MaxTargetsPerRun (one claim, one transaction), views and the rest alone. Finishing runs take the next
+    /// from the batch, and the queue is read again when the batch is used up or PollInterval has passed — but never more often than
+    /// the due query's own cost allows (it reads every pending row): under load it runs a few times a second, not once per run.
     /// </summary>
     private async Task<TimeSpan> PollAsync(CancellationToken cancellationToken)
     {
-        var free = _durable.MaxConcurrentRuns - _running.Count;
+        var free = _durable.MaxConcurrentRuns - Volatile.Read(ref _active);
         if (free <= 0)
         {
             return _durable.PollInterval; // a finishing run wakes the loop
         }
 
         var wait = _durable.PollInterval;
-        // With targets still ready, the queue is read again after PollInterval, but never sooner than four times what the last
-        // read took: the due query reads every pending row, and under a large backlog reading it each PollInterval would take
-        // the CPU the runs need (the ready targets are due already; newly due ones are read when these are started).
         var since = _time.GetElapsedTime(_lastPoll);
-        if (_ready.Count == 0 || (since >= _durable.PollInterval && since >= _lastPollTook * 4))
+        var spacing = _lastPollTook * ReadSpacing;
+        if (_ready.Count == 0 && since < spacing)
+        {
+            return spacing - since; // newly due targets wait a little: reading them at once would take the CPU the runs need
+        }
+
+        if (_ready.Count == 0 || (since >= _durable.PollInterval && since >= spacing))
         {
             wait = await ReadDueAsync(cancellationToken).ConfigureAwait(false);
         }
 
+        var groups = _refresher is MaterializedViewRefresher { RunsInCallerTransactions: true } refresher && _durable.MaxTargetsPerRun > 1 ? refresher : null;
+        var groupSize = Math.Clamp((_ready.Count + free - 1) / free, 1, _durable.MaxTargetsPerRun);
+        var group = new List<(string Key, DurableRegistration Registration)>();
+        var deferred = new List<string>();
         var skipped = false;
         while (free > 0 && _ready.TryDequeue(out var target))
         {
@@ -160,8 +181,41 @@ internal sealed partial class DurableRefreshWorker : BackgroundService
                 continue;
             }
 
-            Launch(target, registration, cancellationToken);
-            free--;
+            if (groups is null || registration.Target.Kind is not (RefreshTargetKind.Function or RefreshTargetKind.Window))
+            {
+                if (free == 1 && group.Count > 0)
+                {
+                    deferred.Add(target); // the last free run goes to the group being gathered; this one is first next time
+                    continue;
+                }
+
+                Launch(target, registration, cancellationToken);
+                free--;
+                continue;
+            }
+
+            group.Add((target, registration));
+            if (group.Count == groupSize)
+            {
+                LaunchGroup(group, groups, cancellationToken);
+                group = [];
+                free--;
+            }
+        }
+
+        if (group.Count > 0)
+        {
+            LaunchGroup(group, groups!, cancellationToken);
+        }
+
+        if (deferred.Count > 0)
+        {
+            var rest = _ready.ToArray();
+            _ready.Clear();
+            foreach (var target in deferred.Concat(rest))
+            {
+                _ready.Enqueue(target);
+            }
         }
 
         return _ready.Count > 0 ? _durable.PollInterval : skipped && free > 0 ? TimeSpan.Zero : wait;
@@ -180,19 +234,23 @@ internal sealed partial class DurableRefreshWorker : BackgroundService
             }
         }
 
-        // Only the (few) running targets are left out in SQL: comparing every pending row with thousands of skipped targets
-        // would cost more than the query itself. Skipped ones are passed over here, with the limit raised to match.
-        var excluded = _running.Keys.ToArray();
+        // Running and skipped targets are passed over here, with the limit raised to match: comparing each candidate with
+        // hundreds of them in SQL would cost more than the query itself.
         var due = new List<string>();
         var wait = _durable.PollInterval;
-        await using (var command = _dataSource.Value.CreateCommand(_sql.Due))
+        await using (var batch = _dataSource.Value.CreateBatch())
         {
-            command.Parameters.Add(new() { NpgsqlDbType = NpgsqlDbType.Array | NpgsqlDbType.Text, Value = excluded });
-            command.Parameters.Add(new() { NpgsqlDbType = NpgsqlDbType.Interval, Value = _timing.DelayMin });
-            command.Parameters.Add(new() { NpgsqlDbType = NpgsqlDbType.Interval, Value = _timing.MaxWait });
-            command.Parameters.Add(new() { NpgsqlDbType = NpgsqlDbType.Interval, Value = _timing.MinInterval });
-            command.Parameters.Add(new() { Value = Math.Max(_durable.MaxConcurrentRuns * 32, 256) + _notBefore.Count });
-            await using var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
+            var read = new NpgsqlBatchCommand(_sql.Due);
+            read.Parameters.Add(new() { NpgsqlDbType = NpgsqlDbType.Interval, Value = _timing.DelayMin });
+            read.Parameters.Add(new() { NpgsqlDbType = NpgsqlDbType.Interval, Value = _timing.MaxWait });
+            read.Parameters.Add(new() { NpgsqlDbType = NpgsqlDbType.Interval, Value = _timing.MinInterval });
+            read.Parameters.Add(new() { Value = ReadLimit + _running.Count + _notBefore.Count });
+            batch.BatchCommands.Add(read);
+            var next = new NpgsqlBatchCommand(_sql.NextDue);
+            next.Parameters.Add(new() { NpgsqlDbType = NpgsqlDbType.Interval, Value = _timing.DelayMin });
+            next.Parameters.Add(new() { NpgsqlDbType = NpgsqlDbType.Interval, Value = _timing.MaxWait });
+            batch.BatchCommands.Add(next);
+            await using var reader = await batch.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
             while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
             {
                 var dueInMs = reader.GetDouble(1);
@@ -204,17 +262,28 @@ internal sealed partial class DurableRefreshWorker : BackgroundService
                 }
 
                 var target = reader.GetString(0);
-                if (!_notBefore.ContainsKey(target))
+                if (!_notBefore.ContainsKey(target) && !_running.ContainsKey(target))
                 {
                     due.Add(target);
                 }
+            }
+
+            await reader.NextResultAsync(cancellationToken).ConfigureAwait(false);
+            if (await reader.ReadAsync(cancellationToken).ConfigureAwait(false) && !reader.IsDBNull(0))
+            {
+                var until = TimeSpan.FromMilliseconds(Math.Max(reader.GetDouble(0), 1));
+                wait = until < wait ? until : wait;
             }
         }
 
         _lastPollTook = _time.GetElapsedTime(_lastPoll);
 
+        // Earliest due first, shuffled only within blocks of one round of runs: instances reading the same list then seldom try
+        // the same targets at once, and no due target waits behind later ones (a whole-list shuffle left some at the back of
+        // every read under load: a long tail of lag).
         _ready.Clear();
-        foreach (var target in due.OrderBy(_ => _random()))
+        var block = _durable.MaxConcurrentRuns * Math.Max(1, _durable.MaxTargetsPerRun);
+        foreach (var target in due.Select((t, i) => (t, i)).OrderBy(x => x.i / block).ThenBy(_ => _random()).Select(x => x.t))
         {
             _ready.Enqueue(target);
         }
@@ -222,11 +291,19 @@ internal sealed partial class DurableRefreshWorker : BackgroundService
         return wait;
     }
 
-    private void Launch(string key, DurableRegistration registration, CancellationToken cancellationToken)
+    private void Launch(string key, DurableRegistration registration, CancellationToken cancellationToken) =>
+        Start([key], () => RunAloneAsync(key, registration, cancellationToken));
+
+    /// <summary>Runs <paramref name="work"/> in the background as one of MaxConcurrentRuns, with <paramref name="keys"/> marked running until it ends.</summary>
+    private void Start(IReadOnlyList<string> keys, Func<Task> work)
     {
         var done = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-        _running[key] = done.Task;
-        Interlocked.Increment(ref _runs);
+        foreach (var key in keys)
+        {
+            _running[key] = done.Task;
+        }
+
+        Interlocked.Increment(ref _active);
         var suppressed = ExecutionFlow.Suppress();
         try
         {
@@ -234,19 +311,16 @@ internal sealed partial class DurableRefreshWorker : BackgroundService
             {
                 try
                 {
-                    await RunAsync(key, registration, cancellationToken).ConfigureAwait(false);
-                }
-                catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
-                {
-                }
-                catch (Exception e)
-                {
-                    Log.DurableRunFailed(_logger, key, 0, e.Message, 0, e);
-                    NotBefore(key, _durable.PollInterval);
+                    await work().ConfigureAwait(false);
                 }
                 finally
                 {
-                    _running.TryRemove(key, out _);
+                    foreach (var key in keys)
+                    {
+                        _running.TryRemove(key, out _);
+                    }
+
+                    Interlocked.Decrement(ref _active);
                     done.TrySetResult();
                     Wake();
                 }
@@ -255,6 +329,24 @@ internal sealed partial class DurableRefreshWorker : BackgroundService
         finally
         {
             ExecutionFlow.Restore(suppressed);
+        }
+    }
+
+    /// <summary>One target's run (<see cref="RunAsync"/>); an unexpected failure is logged and the target left alone for PollInterval.</summary>
+    private async Task RunAloneAsync(string key, DurableRegistration registration, CancellationToken cancellationToken)
+    {
+        Interlocked.Increment(ref _runs);
+        try
+        {
+            await RunAsync(key, registration, cancellationToken).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+        {
+        }
+        catch (Exception e)
+        {
+            Log.DurableRunFailed(_logger, key, 0, e.Message, 0, e);
+            NotBefore(key, _durable.PollInterval);
         }
     }
 

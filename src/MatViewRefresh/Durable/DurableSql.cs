@@ -15,15 +15,19 @@ internal sealed class DurableSql
         var s = SqlIdentifier.Quote(schema);
         Due = $"""
             WITH k AS (
-                SELECT r.target, min(r.requested_at) AS oldest, max(r.requested_at) AS newest
-                  FROM {s}.refresh_requests r
-                 WHERE r.target <> ALL($1)
-                 GROUP BY r.target),
+                SELECT DISTINCT r.target FROM {s}.refresh_requests r
+                 WHERE r.requested_at <= clock_timestamp() - least($1::interval, $2::interval)),
             d AS (
-                SELECT k.target, greatest(least(k.newest + $2, k.oldest + $3), q.last_run_at + $4, q.retry_at) AS due
-                  FROM k LEFT JOIN {s}.refresh_queue_state q ON q.target = k.target)
+                SELECT k.target, greatest(least(p.newest + $1, p.oldest + $2), q.last_run_at + $3, q.retry_at) AS due
+                  FROM k CROSS JOIN LATERAL (SELECT min(r.requested_at) AS oldest, max(r.requested_at) AS newest
+                                               FROM {s}.refresh_requests r WHERE r.target = k.target) p
+                  LEFT JOIN {s}.refresh_queue_state q ON q.target = k.target)
             SELECT d.target, extract(epoch FROM d.due - clock_timestamp())::float8 * 1000
-              FROM d ORDER BY d.due LIMIT $5
+              FROM d WHERE d.due IS NOT NULL ORDER BY d.due LIMIT $4
+            """;
+        NextDue = $"""
+            SELECT extract(epoch FROM min(r.requested_at) + least($1::interval, $2::interval) - clock_timestamp())::float8 * 1000
+              FROM {s}.refresh_requests r WHERE r.requested_at > clock_timestamp() - least($1::interval, $2::interval)
             """;
         Lock = $"""
             SELECT pg_try_advisory_xact_lock({ClaimLockClass}, hashtext($1)), clock_timestamp(),
@@ -38,6 +42,38 @@ internal sealed class DurableSql
             SELECT CASE WHEN beyond THEN NULL ELSE first_day END, CASE WHEN beyond THEN NULL ELSE last_day END,
                    bool_or(full_refresh OR beyond), count(*), min(requested_at)
               FROM e GROUP BY 1, 2
+            """;
+        ClaimGroup = $"""
+            WITH c AS MATERIALIZED (
+                SELECT t.target, pg_try_advisory_xact_lock({ClaimLockClass}, hashtext(t.target)) AS locked FROM unnest($1::text[]) AS t(target)),
+            s AS MATERIALIZED (
+                SELECT c.target, c.locked, coalesce(q.failures, 0) = 0 AS healthy,
+                       c.locked AND coalesce(greatest(least(p.newest + $2, p.oldest + $3), q.last_run_at + $4, q.retry_at) <= clock_timestamp(), false) AS due
+                  FROM c LEFT JOIN {s}.refresh_queue_state q ON q.target = c.target
+                  LEFT JOIN LATERAL (SELECT min(r.requested_at) AS oldest, max(r.requested_at) AS newest
+                                       FROM {s}.refresh_requests r WHERE c.locked AND r.target = c.target) p ON true),
+            d AS (DELETE FROM {s}.refresh_requests r WHERE r.target = ANY (ARRAY(SELECT s.target FROM s WHERE s.due AND s.healthy))
+                  RETURNING r.target, r.first_day, r.last_day, r.full_refresh, r.requested_at),
+            e AS (SELECT d.*, d.first_day IS NOT NULL AND NOT (isfinite(d.first_day) AND isfinite(d.last_day)
+                                  AND d.first_day >= DATE '0001-01-01' AND d.last_day < DATE '9999-12-31') AS beyond FROM d)
+            SELECT s.target, s.healthy, s.due, s.locked,
+                   CASE WHEN e.beyond THEN NULL ELSE e.first_day END, CASE WHEN e.beyond THEN NULL ELSE e.last_day END,
+                   coalesce(bool_or(e.full_refresh OR e.beyond), false), count(e.target), min(e.requested_at)
+              FROM s LEFT JOIN e ON e.target = s.target
+             GROUP BY 1, 2, 3, 4, 5, 6
+            """;
+        GroupLag = $"""
+            UPDATE {s}.refresh_history h SET lag_ms = greatest(0, extract(epoch FROM clock_timestamp() - u.oldest)::float8 * 1000)
+              FROM unnest($1::text[], $2::text[], $3::timestamptz[]) WITH ORDINALITY AS u(target, scope, oldest, n)
+             WHERE h.target = u.target AND h.scope = u.scope AND h.started_at >= $4 AND h.success
+               AND h.xmin = (txid_current() % 4294967296)::text::xid
+            RETURNING u.n, h.lag_ms
+            """;
+        RecordMany = RefreshSql.RecordMany(schema);
+        GroupSucceeded = $"""
+            INSERT INTO {s}.refresh_queue_state AS q (target, last_run_at, failures, retry_at, last_error)
+            SELECT t.target, $2, 0, NULL, NULL FROM unnest($1::text[]) AS t(target)
+            ON CONFLICT (target) DO UPDATE SET last_run_at = EXCLUDED.last_run_at, failures = 0, retry_at = NULL, last_error = NULL
             """;
         Lag = $"""
             UPDATE {s}.refresh_history SET lag_ms = greatest(0, extract(epoch FROM $5::timestamptz - $6::timestamptz)::float8 * 1000)
@@ -59,8 +95,20 @@ internal sealed class DurableSql
             """;
     }
 
-    /// <summary>Targets with pending requests, earliest due first, with how long until each is due (negative: overdue). $1 targets to leave out, $2 settle delay, $3 MaxWait, $4 MinInterval, $5 limit.</summary>
+    /// <summary>
+    /// Targets that may be due, earliest due first, with how long until each is due (negative: overdue); $1 settle delay, $2
+    /// MaxWait, $3 MinInterval, $4 limit. A due target has a request older than the lesser of the settle delay and MaxWait, so
+    /// only those requests are scanned (by the <c>requested_at</c> index), and each such target's own requests then read by
+    /// target: the cost follows the targets about to run, not the whole backlog. Targets held back by MinInterval or a retry
+    /// time come back not yet due.
+    /// </summary>
     public string Due { get; }
+
+    /// <summary>
+    /// How long until the earliest a target not seen by <see cref="Due"/> can be due: its newest request's age reaching the lesser
+    /// of the settle delay and MaxWait (NULL: none pending); $1 settle delay, $2 MaxWait. A lower bound: waking then is never late.
+    /// </summary>
+    public string NextDue { get; }
 
     /// <summary>
     /// Takes the target's claim lock for the transaction; the database clock; the target's consecutive failures. Also turns
@@ -79,6 +127,28 @@ internal sealed class DurableSql
     /// one such request must not make every later run of its target fail.
     /// </summary>
     public string Claim { get; }
+
+    /// <summary>
+    /// A grouped run's claim, $1 the targets ($2 settle delay, $3 MaxWait, $4 MinInterval, as in <see cref="Due"/>), in one
+    /// statement: each target's claim lock is tried first (a target another instance holds costs nothing more); a locked one is
+    /// checked to be still due (the list may be a few hundred milliseconds old, and another instance may have run it since);
+    /// the requests of the locked, due and healthy ones (no consecutive failures) are deleted, uncommitted. One row per target
+    /// and run of days: target, healthy, due (locked and due), locked, first day, last day, any full, requests, oldest request.
+    /// A locked target due but failing lately runs alone, after the group; one not due is left for a later read.
+    /// </summary>
+    public string ClaimGroup { get; }
+
+    /// <summary>
+    /// A grouped run's change-to-visible lags, just before its COMMIT: $1 targets, $2 scopes, $3 their oldest requests, $4 the
+    /// claim's clock. Sets the lag of the history rows this transaction wrote; returns each one's position in $1 and its lag.
+    /// </summary>
+    public string GroupLag { get; }
+
+    /// <summary>A grouped run's function targets' log and history rows, with their lags (<see cref="RefreshSql.RecordMany"/>).</summary>
+    public string RecordMany { get; }
+
+    /// <summary>A grouped run succeeded: when it started ($2) for its targets ($1), for MinInterval.</summary>
+    public string GroupSucceeded { get; }
 
     /// <summary>Records the run's change-to-visible lag in its history row.</summary>
     public string Lag { get; }

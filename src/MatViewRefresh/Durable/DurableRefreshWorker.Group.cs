@@ -1,0 +1,342 @@
+using Npgsql;
+using NpgsqlTypes;
+
+namespace MatViewRefresh;
+
+/// <summary>
+/// Grouped runs (<see cref="DurableRefreshOptions.MaxTargetsPerRun"/>): several due function and window targets claimed and
+/// refreshed in one transaction of the worker's, in two round trips — the claim, then every refresh, the lags, the state and
+/// COMMIT. The requests a group covers are deleted exactly when its refreshes commit. A group that fails rolls back whole and its
+/// targets run again one at a time (<see cref="DurableRefreshWorker.RunAsync"/>), so a failing target is found, backed off and
+/// kept out of later groups (a target with consecutive failures always runs alone).
+/// </summary>
+internal sealed partial class DurableRefreshWorker
+{
+    // Targets offered to grouped claims, by what the claim found: refreshed, empty, failing (run alone), not due, held elsewhere.
+    private readonly long[] _groupStats = new long[5];
+
+    /// <summary>Targets offered to grouped claims: refreshed, found empty, failing (run alone), not due, held by another instance.</summary>
+    internal IReadOnlyList<long> GroupStats => [.. _groupStats.Select(v => Interlocked.Read(ref v))];
+
+    private void LaunchGroup(List<(string Key, DurableRegistration Registration)> members, MaterializedViewRefresher refresher, CancellationToken cancellationToken)
+    {
+        // One order for every group: two groups that touch the same rows take their locks in the same order.
+        members.Sort(static (a, b) => string.CompareOrdinal(a.Key, b.Key));
+        Start([.. members.Select(m => m.Key)], () => RunGroupAsync(members, refresher, cancellationToken));
+    }
+
+    private async Task RunGroupAsync(List<(string Key, DurableRegistration Registration)> members, MaterializedViewRefresher refresher, CancellationToken cancellationToken)
+    {
+        var alone = new List<(string Key, DurableRegistration Registration)>();
+        try
+        {
+            await using var connection = await _dataSource.Value.OpenConnectionAsync(cancellationToken).ConfigureAwait(false);
+            await using var transaction = await connection.BeginTransactionAsync(cancellationToken).ConfigureAwait(false);
+            var (claimedAt, claims) = await ClaimGroupAsync(connection, transaction, members, cancellationToken).ConfigureAwait(false);
+            var claimed = new List<GroupMember>();
+            foreach (var (key, registration) in members)
+            {
+                var claim = claims[key];
+                Interlocked.Increment(ref _groupStats[claim.Locked ? claim.Due ? claim.Healthy ? claim.Covered > 0 ? 0 : 1 : 2 : 3 : 4]);
+                if (!claim.Locked)
+                {
+                    NotBefore(key, _durable.PollInterval); // another instance is running it
+                }
+                else if (!claim.Due)
+                {
+                    // Not due (any more: run since the list was read, say): left for a later read.
+                }
+                else if (!claim.Healthy)
+                {
+                    alone.Add((key, registration)); // failing lately: alone (once this transaction has let go of its lock)
+                }
+                else if (claim.Covered > 0)
+                {
+                    claimed.Add(new GroupMember(key, registration, ChangeCaptureRequests.From(claim.Rows), claim.Covered, claim.Oldest));
+                }
+            }
+
+            if (claimed.Count == 0)
+            {
+                await transaction.CommitAsync(cancellationToken).ConfigureAwait(false);
+            }
+            else if (!await RefreshGroupAsync(connection, transaction, refresher, claimed, claimedAt, cancellationToken).ConfigureAwait(false))
+            {
+                // Rolled back with the transaction's disposal: every request stays, and each target runs again alone.
+                alone.AddRange(claimed.Select(m => (m.Key, m.Registration)));
+            }
+        }
+        catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+        {
+            return;
+        }
+        catch (Exception e)
+        {
+            // The claim itself failed (the connection, say): nothing was deleted. The targets are tried again at the next poll.
+            Log.DurablePollFailed(_logger, e.Message, e);
+            foreach (var (key, _) in members)
+            {
+                NotBefore(key, _durable.PollInterval);
+            }
+
+            return;
+        }
+
+        foreach (var (key, registration) in alone)
+        {
+            await RunAloneAsync(key, registration, cancellationToken).ConfigureAwait(false);
+        }
+    }
+
+    /// <summary>The claim's round trip: the database clock, then <see cref="DurableSql.ClaimGroup"/>, read per target.</summary>
+    private async Task<(DateTimeOffset ClaimedAt, Dictionary<string, GroupClaim> Claims)> ClaimGroupAsync(
+        NpgsqlConnection connection, NpgsqlTransaction transaction, List<(string Key, DurableRegistration Registration)> members, CancellationToken cancellationToken)
+    {
+        var claims = members.ToDictionary(m => m.Key, _ => new GroupClaim(), StringComparer.Ordinal);
+        await using var batch = new NpgsqlBatch(connection, transaction);
+        batch.BatchCommands.Add(new NpgsqlBatchCommand("SELECT clock_timestamp(), set_config('idle_in_transaction_session_timeout', '0', true)"));
+        var claim = new NpgsqlBatchCommand(_sql.ClaimGroup);
+        claim.Parameters.Add(new() { NpgsqlDbType = NpgsqlDbType.Array | NpgsqlDbType.Text, Value = members.Select(m => m.Key).ToArray() });
+        claim.Parameters.Add(new() { NpgsqlDbType = NpgsqlDbType.Interval, Value = _timing.DelayMin });
+        claim.Parameters.Add(new() { NpgsqlDbType = NpgsqlDbType.Interval, Value = _timing.MaxWait });
+        claim.Parameters.Add(new() { NpgsqlDbType = NpgsqlDbType.Interval, Value = _timing.MinInterval });
+        batch.BatchCommands.Add(claim);
+        await PrepareAsync(batch, cancellationToken).ConfigureAwait(false);
+        await using var reader = await batch.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
+        await reader.ReadAsync(cancellationToken).ConfigureAwait(false);
+        var claimedAt = reader.GetFieldValue<DateTimeOffset>(0);
+        await reader.NextResultAsync(cancellationToken).ConfigureAwait(false);
+        while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
+        {
+            var state = claims[reader.GetString(0)];
+            state.Healthy = reader.GetBoolean(1);
+            state.Due = reader.GetBoolean(2);
+            state.Locked = reader.GetBoolean(3);
+            var count = reader.GetInt64(7);
+            if (count > 0)
+            {
+                state.Rows.Add(new RefreshRequestRow(
+                    reader.IsDBNull(4) ? null : reader.GetFieldValue<DateOnly>(4), reader.IsDBNull(5) ? null : reader.GetFieldValue<DateOnly>(5), reader.GetBoolean(6)));
+                state.Covered += count;
+                var oldest = reader.GetFieldValue<DateTimeOffset>(8);
+                state.Oldest = oldest < state.Oldest ? oldest : state.Oldest;
+            }
+        }
+
+        return (claimedAt, claims);
+    }
+
+    /// <summary>
+    /// The group's refreshes, then its commit: each target's refresh statements in one round trip (its lock, timeouts and refresh;
+    /// a window target also writes its log and history rows, a function target reports them), then in another the function
+    /// targets' log and history rows in one statement, the lags, the state and COMMIT. Returns <see langword="false"/> when the
+    /// group could not be built or a statement failed (the server then skipped the rest, COMMIT included, and the caller's
+    /// disposal rolls back).
+    /// </summary>
+    private async Task<bool> RefreshGroupAsync(
+        NpgsqlConnection connection, NpgsqlTransaction transaction, MaterializedViewRefresher refresher, List<GroupMember> members,
+        DateTimeOffset claimedAt, CancellationToken cancellationToken)
+    {
+        try
+        {
+            foreach (var member in members)
+            {
+                member.Options = RunOptions(member.Registration, member.Days);
+                member.Command = await refresher.PrepareInTransactionAsync(member.Registration.Target, member.Options, cancellationToken).ConfigureAwait(false);
+            }
+
+            var startedAt = _time.GetUtcNow();
+            await RefreshAllAsync(connection, transaction, members, cancellationToken).ConfigureAwait(false);
+            await CommitGroupAsync(connection, transaction, members, claimedAt, cancellationToken).ConfigureAwait(false);
+            var finishedAt = _time.GetUtcNow();
+            foreach (var member in members)
+            {
+                Interlocked.Increment(ref _runs);
+                await refresher.CommittedInTransactionAsync(member.Command!, member.Options!, member.Execution ?? RefreshExecution.Empty, startedAt, finishedAt).ConfigureAwait(false);
+                Log.DurableRunSucceeded(_logger, member.Key, member.Covered, member.Days.ToString(), member.Lag ?? double.NaN);
+            }
+
+            return true;
+        }
+        catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+        {
+            throw;
+        }
+        catch (Exception e)
+        {
+            Log.DurableGroupFailed(_logger, members.Count, e.Message, e);
+            return false;
+        }
+    }
+
+    /// <summary>Every member's refresh statements, in order, in one round trip; each member's last statement reports its refresh.</summary>
+    private async Task RefreshAllAsync(NpgsqlConnection connection, NpgsqlTransaction transaction, List<GroupMember> members, CancellationToken cancellationToken)
+    {
+        await using var batch = new NpgsqlBatch(connection, transaction) { Timeout = 0 };
+        foreach (var member in members)
+        {
+            foreach (var statement in member.Command!.Statements)
+            {
+                var command = new NpgsqlBatchCommand(statement.CommandText);
+                foreach (var value in statement.Parameters)
+                {
+                    command.Parameters.Add(new NpgsqlParameter { Value = value ?? DBNull.Value });
+                }
+
+                batch.BatchCommands.Add(command);
+            }
+        }
+
+        await PrepareAsync(batch, cancellationToken).ConfigureAwait(false);
+        await using var reader = await batch.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
+        var first = true;
+        foreach (var member in members)
+        {
+            var statements = member.Command!.Statements.Count;
+            for (var s = 0; s < statements; s++)
+            {
+                if (!first)
+                {
+                    await reader.NextResultAsync(cancellationToken).ConfigureAwait(false);
+                }
+
+                first = false;
+                if (s == statements - 1 && await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
+                {
+                    member.Execution = NpgsqlRefreshExecutor.Read(reader);
+                }
+            }
+        }
+
+        while (await reader.NextResultAsync(cancellationToken).ConfigureAwait(false))
+        {
+        }
+    }
+
+    /// <summary>
+    /// The function members' log and history rows (one statement), the window members' lags, the state when MinInterval needs
+    /// it, and COMMIT, in one round trip. The lags are measured to this moment, just before the commit that makes the refreshes
+    /// visible.
+    /// </summary>
+    private async Task CommitGroupAsync(
+        NpgsqlConnection connection, NpgsqlTransaction transaction, List<GroupMember> members, DateTimeOffset claimedAt, CancellationToken cancellationToken)
+    {
+        var functions = members.Where(m => m.Command!.Target.Kind == RefreshTargetKind.Function).ToList();
+        var windows = members.Where(m => m.Command!.Target.Kind != RefreshTargetKind.Function).ToList();
+        await using var batch = new NpgsqlBatch(connection, transaction);
+        if (functions.Count > 0)
+        {
+            var record = new NpgsqlBatchCommand(_sql.RecordMany);
+            AddArray(record, NpgsqlDbType.Text, functions.Select(m => m.Command!.Target.LogName));
+            AddArray(record, NpgsqlDbType.Text, functions.Select(m => m.Command!.Target.Scope));
+            AddArray(record, NpgsqlDbType.TimestampTz, functions.Select(m => (m.Execution!.RefreshedAt!.Value - m.Execution.ServerDuration!.Value).ToUniversalTime()));
+            AddArray(record, NpgsqlDbType.TimestampTz, functions.Select(m => m.Execution!.DataAsOf!.Value.ToUniversalTime()));
+            AddArray(record, NpgsqlDbType.TimestampTz, functions.Select(m => m.Execution!.RefreshedAt!.Value.ToUniversalTime()));
+            AddArray(record, NpgsqlDbType.TimestampTz, functions.Select(m => m.Oldest.ToUniversalTime()));
+            record.Parameters.Add(new() { NpgsqlDbType = NpgsqlDbType.Text, Value = _durable.Trigger });
+            record.Parameters.Add(new() { NpgsqlDbType = NpgsqlDbType.Text, Value = RefreshTelemetry.ModeTag(null) });
+            batch.BatchCommands.Add(record);
+        }
+
+        if (windows.Count > 0)
+        {
+            var lag = new NpgsqlBatchCommand(_sql.GroupLag);
+            AddArray(lag, NpgsqlDbType.Text, windows.Select(m => m.Command!.Target.LogName));
+            AddArray(lag, NpgsqlDbType.Text, windows.Select(m => m.Command!.Target.Scope));
+            AddArray(lag, NpgsqlDbType.TimestampTz, windows.Select(m => m.Oldest.ToUniversalTime()));
+            lag.Parameters.Add(new() { NpgsqlDbType = NpgsqlDbType.TimestampTz, Value = claimedAt.ToUniversalTime() });
+            batch.BatchCommands.Add(lag);
+        }
+
+        if (_timing.MinInterval > TimeSpan.Zero)
+        {
+            // Only MinInterval reads when a target last ran; the members have no failures to reset.
+            var state = new NpgsqlBatchCommand(_sql.GroupSucceeded);
+            AddArray(state, NpgsqlDbType.Text, members.Select(m => m.Key));
+            state.Parameters.Add(new() { NpgsqlDbType = NpgsqlDbType.TimestampTz, Value = claimedAt.ToUniversalTime() });
+            batch.BatchCommands.Add(state);
+        }
+
+        batch.BatchCommands.Add(new NpgsqlBatchCommand("COMMIT")); // skipped by the server if a statement before it fails
+        await using var reader = await batch.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
+        foreach (var lagged in new[] { functions, windows }.Where(l => l.Count > 0))
+        {
+            while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
+            {
+                lagged[(int)reader.GetInt64(0) - 1].Lag = reader.GetDouble(1);
+            }
+
+            await reader.NextResultAsync(cancellationToken).ConfigureAwait(false);
+        }
+
+        while (await reader.NextResultAsync(cancellationToken).ConfigureAwait(false))
+        {
+        }
+    }
+
+    /// <summary>
+    /// Prepares the batch's statements on this physical connection (once: Npgsql keeps them across pool rentals), as the
+    /// executor does (<see cref="MatViewRefreshOptions.PrepareStatements"/>): the same few statements run for every target, and
+    /// parsing and planning them each time would cost the server more than running them.
+    /// </summary>
+    private async Task PrepareAsync(NpgsqlBatch batch, CancellationToken cancellationToken)
+    {
+        if (!_prepare)
+        {
+            return;
+        }
+
+        try
+        {
+            await batch.PrepareAsync(cancellationToken).ConfigureAwait(false);
+        }
+        catch (PostgresException e) when (e.SqlState is "26000" or "42P05" or "08P01")
+        {
+            _prepare = false; // a pooler in transaction mode shares server connections (see NpgsqlRefreshExecutor); the group falls back
+            throw;
+        }
+    }
+
+    private static void AddArray<T>(NpgsqlBatchCommand command, NpgsqlDbType type, IEnumerable<T> values) =>
+        command.Parameters.Add(new() { NpgsqlDbType = NpgsqlDbType.Array | type, Value = values.ToArray() });
+
+    /// <summary>What the group's claim found for one target.</summary>
+    private sealed class GroupClaim
+    {
+        /// <summary>Without consecutive failures (one failing lately runs alone).</summary>
+        public bool Healthy { get; set; }
+
+        /// <summary>Still due: the ready list may be stale, and another instance may have run the target since it was read.</summary>
+        public bool Due { get; set; }
+
+        public bool Locked { get; set; }
+
+        public List<RefreshRequestRow> Rows { get; } = [];
+
+        public long Covered { get; set; }
+
+        public DateTimeOffset Oldest { get; set; } = DateTimeOffset.MaxValue;
+    }
+
+    /// <summary>A claimed target of a group, and what its refresh reported.</summary>
+    private sealed class GroupMember(string key, DurableRegistration registration, ChangeCaptureRequests days, long covered, DateTimeOffset oldest)
+    {
+        public string Key { get; } = key;
+
+        public DurableRegistration Registration { get; } = registration;
+
+        public ChangeCaptureRequests Days { get; } = days;
+
+        public long Covered { get; } = covered;
+
+        public DateTimeOffset Oldest { get; } = oldest;
+
+        public RefreshOptions? Options { get; set; }
+
+        public RefreshCommand? Command { get; set; }
+
+        public RefreshExecution? Execution { get; set; }
+
+        public double? Lag { get; set; }
+    }
+}

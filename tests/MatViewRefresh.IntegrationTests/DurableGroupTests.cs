@@ -1,0 +1,206 @@
+using MatViewRefresh.Testing;
+using Microsoft.Extensions.DependencyInjection;
+using Npgsql;
+using NpgsqlTypes;
+
+namespace MatViewRefresh.IntegrationTests;
+
+/// <summary>Grouped durable runs (<see cref="DurableRefreshOptions.MaxTargetsPerRun"/>) and the SQL that feeds them.</summary>
+public sealed partial class DurableQueueTests
+{
+    private const string SuccessfulRunsByTransaction = "SELECT count(DISTINCT xmin::text) FROM matview_refresh.refresh_history WHERE trigger = 'queue' AND success";
+
+    /// <summary>Writes one request for each of <paramref name="keys"/> and waits (on the database, not a timer) until all are older than <paramref name="settle"/>: due together.</summary>
+    private async Task WriteDueAsync(IRefreshQueue queue, IEnumerable<int> keys, TimeSpan settle)
+    {
+        var count = 0;
+        foreach (var key in keys)
+        {
+            await WriteAsync(queue, key, key);
+            count++;
+        }
+
+        await DatabaseFixture.EventuallyAsync(
+            async () => await db.ScalarAsync<long>("SELECT count(*) FROM matview_refresh.refresh_requests WHERE requested_at < clock_timestamp() - $1::interval", settle) >= count,
+            "every request older than the settle delay");
+    }
+
+    [Fact]
+    public async Task Due_function_targets_run_together_in_one_transaction_each_with_its_own_history_and_log_row_and_lag_while_a_view_runs_alone()
+    {
+        var services = Instance(maxConcurrentRuns: 1);
+        var queue = services.GetRequiredService<IRefreshQueue>();
+        await db.ExecuteAsync("INSERT INTO q.t SELECT generate_series(1, 3)");
+        await using (var connection = await db.DataSource.OpenConnectionAsync())
+        {
+            await queue.EnqueueAsync(RefreshTarget.View("q.mv_count"), connection, CancellationToken.None);
+        }
+
+        await WriteDueAsync(queue, Enumerable.Range(1, 20), TimeSpan.FromMilliseconds(20));
+        await StartWorkerAsync(services);
+        await QuiescentAsync();
+
+        Assert.Equal(0L, await db.ScalarAsync<long>(Mismatches));
+        Assert.Equal(3L, await db.ScalarAsync<long>("SELECT n FROM q.mv_count"));
+        Assert.Equal(20L, await db.ScalarAsync<long>("SELECT count(*) FROM matview_refresh.refresh_history WHERE trigger = 'queue' AND success AND mode = 'function' AND lag_ms >= 20"));
+        Assert.Equal(1L, await db.ScalarAsync<long>("SELECT count(DISTINCT xmin::text) FROM matview_refresh.refresh_history WHERE mode = 'function'"));
+        Assert.Equal(0L, await db.ScalarAsync<long>("""
+            SELECT count(*) FROM matview_refresh.refresh_history v JOIN matview_refresh.refresh_history f ON f.mode = 'function' AND f.xmin::text = v.xmin::text
+             WHERE v.target = 'q.mv_count'
+            """)); // the view ran in its own transaction
+        Assert.Equal(20L, await db.ScalarAsync<long>("""
+            SELECT count(*) FROM matview_refresh.refresh_log l JOIN matview_refresh.refresh_history h USING (target, scope)
+             WHERE h.mode = 'function' AND l.mode = 'function' AND l.data_as_of = h.data_as_of AND l.last_error IS NULL
+               AND abs(extract(epoch FROM l.last_refreshed_at - h.started_at) * 1000 - h.duration_ms) < 0.01
+            """));
+
+        var log = services.GetRequiredService<IRefreshLog>();
+        var freshness = await log.GetFreshnessAsync(QueueTestTargets.Key(7));
+        Assert.NotNull(freshness?.DataAsOf);
+        Assert.NotNull(freshness!.LastLag);
+        var summary = await log.GetSummaryAsync(QueueTestTargets.Key(7));
+        Assert.Equal(1, summary.Count);
+        Assert.Equal(freshness.LastLag, summary.LagP99);
+    }
+
+    [Fact]
+    public async Task A_failing_target_fails_only_its_group_whose_targets_then_run_alone_and_later_groups_leave_it_out()
+    {
+        var logs = new RecordingLoggerProvider();
+        var services = Instance(maxConcurrentRuns: 1, logs: logs);
+        var queue = services.GetRequiredService<IRefreshQueue>();
+        await db.ExecuteAsync("INSERT INTO q.poison VALUES (5)");
+        await WriteDueAsync(queue, Enumerable.Range(1, 20), TimeSpan.FromMilliseconds(20));
+        await StartWorkerAsync(services);
+        await DatabaseFixture.EventuallyAsync(
+            async () => await db.ScalarAsync<long>("SELECT count(*) FROM matview_refresh.refresh_requests WHERE target <> 'q.refresh_key(k=5)'") == 0
+                && await db.ScalarAsync<int?>("SELECT failures FROM matview_refresh.refresh_queue_state WHERE target = 'q.refresh_key(k=5)'") >= 2,
+            "the other targets run and the failing one failed twice");
+
+        // The group rolled back whole: every other target has exactly one run (its own), none half-recorded by the group.
+        Assert.Equal(19L, await db.ScalarAsync<long>("SELECT count(*) FROM q.mart"));
+        Assert.Equal(19L, await db.ScalarAsync<long>("SELECT count(*) FROM q.runs"));
+        Assert.Equal(19L, await db.ScalarAsync<long>("SELECT count(*) FROM matview_refresh.refresh_history WHERE success"));
+        Assert.Equal(1L, await db.ScalarAsync<long>("SELECT count(*) FROM matview_refresh.refresh_requests WHERE target = 'q.refresh_key(k=5)'"));
+        var failed = Assert.Single(logs.Events, e => e.Id.Id == MatViewRefreshEventIds.DurableGroupFailed);
+        Assert.Contains("key 5 is poison", failed.Message, StringComparison.Ordinal);
+
+        // Later groups leave the failing target out: more work runs grouped, and no group fails again.
+        await WriteDueAsync(queue, Enumerable.Range(21, 10), TimeSpan.FromMilliseconds(20));
+        await DatabaseFixture.EventuallyAsync(
+            async () => await db.ScalarAsync<long>("SELECT count(*) FROM matview_refresh.refresh_requests WHERE target <> 'q.refresh_key(k=5)'") == 0,
+            "the later targets run");
+        Assert.Single(logs.Events, e => e.Id.Id == MatViewRefreshEventIds.DurableGroupFailed);
+
+        await db.ExecuteAsync("DELETE FROM q.poison");
+        await QuiescentAsync();
+        Assert.Equal(0L, await db.ScalarAsync<long>(Mismatches));
+    }
+
+    [Fact]
+    public async Task With_MaxTargetsPerRun_1_every_target_runs_in_its_own_transaction()
+    {
+        var services = Instance(maxConcurrentRuns: 1, maxTargetsPerRun: 1);
+        await WriteDueAsync(services.GetRequiredService<IRefreshQueue>(), Enumerable.Range(1, 8), TimeSpan.FromMilliseconds(20));
+        await StartWorkerAsync(services);
+        await QuiescentAsync();
+
+        Assert.Equal(0L, await db.ScalarAsync<long>(Mismatches));
+        Assert.Equal(8L, await db.ScalarAsync<long>(SuccessfulRunsByTransaction));
+    }
+
+    [Fact]
+    public async Task With_a_replaced_executor_every_refresh_goes_through_it_one_target_at_a_time()
+    {
+        var recorder = new RecordingRefreshExecutor();
+        var services = Instance(maxConcurrentRuns: 1, more: s => s.AddSingleton<IRefreshExecutor>(recorder));
+        await WriteDueAsync(services.GetRequiredService<IRefreshQueue>(), Enumerable.Range(1, 8), TimeSpan.FromMilliseconds(20));
+        await StartWorkerAsync(services);
+        await QuiescentAsync();
+
+        Assert.Equal(
+            Enumerable.Range(1, 8).Select(k => QueueTestTargets.Key(k).ToString()).Order(StringComparer.Ordinal),
+            recorder.Refreshes.Select(c => c.Target.ToString()).Order(StringComparer.Ordinal));
+        Assert.Equal(0L, await db.ScalarAsync<long>("SELECT count(*) FROM q.runs")); // the recorder ran nothing
+    }
+
+    [Fact]
+    public async Task A_group_claim_takes_only_due_free_healthy_targets_and_deletes_only_their_requests_until_it_commits()
+    {
+        var sql = new DurableSql("matview_refresh");
+        await db.ExecuteAsync("""
+            INSERT INTO matview_refresh.refresh_requests (target, requested_at) VALUES
+                ('due', clock_timestamp() - interval '10 s'), ('due', clock_timestamp() - interval '5 s'),
+                ('fresh', clock_timestamp()),
+                ('held', clock_timestamp() - interval '10 s'),
+                ('failing', clock_timestamp() - interval '10 s'),
+                ('other', clock_timestamp() - interval '10 s');
+            INSERT INTO matview_refresh.refresh_queue_state (target, failures) VALUES ('failing', 2);
+            """);
+        await using var holder = await db.DataSource.OpenConnectionAsync();
+        await using var held = await holder.BeginTransactionAsync();
+        await using (var hold = new NpgsqlCommand($"SELECT pg_advisory_xact_lock({DurableSql.ClaimLockClass}, hashtext('held'))", holder, held))
+        {
+            await hold.ExecuteNonQueryAsync();
+        }
+
+        await using var connection = await db.DataSource.OpenConnectionAsync();
+        await using var transaction = await connection.BeginTransactionAsync();
+        var rows = new Dictionary<string, (bool Healthy, bool Due, bool Locked, long Requests)>();
+        await using (var claim = new NpgsqlCommand(sql.ClaimGroup, connection, transaction))
+        {
+            claim.Parameters.Add(new() { NpgsqlDbType = NpgsqlDbType.Array | NpgsqlDbType.Text, Value = new[] { "due", "fresh", "held", "failing", "gone" } });
+            claim.Parameters.Add(new() { Value = TimeSpan.FromSeconds(1) });
+            claim.Parameters.Add(new() { Value = TimeSpan.FromSeconds(1) });
+            claim.Parameters.Add(new() { Value = TimeSpan.Zero });
+            await using var reader = await claim.ExecuteReaderAsync();
+            while (await reader.ReadAsync())
+            {
+                rows[reader.GetString(0)] = (reader.GetBoolean(1), reader.GetBoolean(2), reader.GetBoolean(3), reader.GetInt64(7));
+            }
+        }
+
+        Assert.Equal((true, true, true, 2L), rows["due"]);
+        Assert.Equal((true, false, true, 0L), rows["fresh"]); // settles for another second
+        Assert.Equal((true, false, false, 0L), rows["held"]); // another instance has it
+        Assert.Equal((false, true, true, 0L), rows["failing"]); // runs alone
+        Assert.Equal((true, false, true, 0L), rows["gone"]); // nothing pending: run by another instance since the list was read
+        Assert.Equal(6L, await db.ScalarAsync<long>("SELECT count(*) FROM matview_refresh.refresh_requests")); // not yet committed
+        await transaction.CommitAsync();
+        Assert.Equal(
+            "failing,fresh,held,other",
+            await db.ScalarAsync<string>("SELECT string_agg(DISTINCT target, ',' ORDER BY target) FROM matview_refresh.refresh_requests"));
+    }
+
+    [Fact]
+    public async Task The_due_read_lists_targets_with_settled_requests_and_the_next_due_bounds_the_wait_for_the_rest()
+    {
+        var sql = new DurableSql("matview_refresh");
+        await db.ExecuteAsync("""
+            INSERT INTO matview_refresh.refresh_requests (target, requested_at) VALUES
+                ('quiet', clock_timestamp() - interval '3 s'),
+                ('busy', clock_timestamp() - interval '3 s'), ('busy', clock_timestamp()),
+                ('overdue', clock_timestamp() - interval '20 s'), ('overdue', clock_timestamp()),
+                ('new', clock_timestamp());
+            """);
+        await using var batch = db.DataSource.CreateBatch();
+        batch.BatchCommands.Add(new NpgsqlBatchCommand(sql.Due)
+        {
+            Parameters = { new() { Value = TimeSpan.FromSeconds(2) }, new() { Value = TimeSpan.FromSeconds(10) }, new() { Value = TimeSpan.Zero }, new() { Value = 100 } },
+        });
+        batch.BatchCommands.Add(new NpgsqlBatchCommand(sql.NextDue) { Parameters = { new() { Value = TimeSpan.FromSeconds(2) }, new() { Value = TimeSpan.FromSeconds(10) } } });
+        await using var reader = await batch.ExecuteReaderAsync();
+        var listed = new List<(string Target, double DueInMs)>();
+        while (await reader.ReadAsync())
+        {
+            listed.Add((reader.GetString(0), reader.GetDouble(1)));
+        }
+
+        // overdue: 10 s MaxWait after its oldest; quiet: settled; busy: a request 3 s old but its newest still settling (not due).
+        Assert.Equal(["overdue", "quiet", "busy"], listed.Select(l => l.Target));
+        Assert.True(listed[0].DueInMs < 0 && listed[1].DueInMs < 0, string.Join(", ", listed));
+        Assert.InRange(listed[2].DueInMs, 1, 2000);
+        Assert.True(await reader.NextResultAsync() && await reader.ReadAsync());
+        Assert.InRange(reader.GetDouble(0), 1, 2000); // 'new' (and the newest of the others) settle within 2 s
+    }
+}
