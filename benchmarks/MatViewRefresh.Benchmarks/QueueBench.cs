@@ -22,6 +22,18 @@ internal static class QueueBench
         $$;
         """;
 
+    /// <summary>The same function in PL/pgSQL: its statement's plan is cached per session (an SQL-language function's is made again on every call).</summary>
+    public const string PlpgsqlFunction = """
+        CREATE OR REPLACE FUNCTION bench_q.refresh_key(k int) RETURNS void LANGUAGE plpgsql AS $$
+        #variable_conflict use_column
+        BEGIN
+            INSERT INTO bench_q.mart AS m (k, n, total)
+            SELECT refresh_key.k, count(*), coalesce(sum(s.v), 0) FROM bench_q.src s WHERE s.k = refresh_key.k
+            ON CONFLICT (k) DO UPDATE SET n = EXCLUDED.n, total = EXCLUDED.total;
+        END
+        $$;
+        """;
+
     public const string Mismatches = """
         SELECT count(*) FROM (SELECT k, count(*) AS n, sum(v) AS total FROM bench_q.src GROUP BY k) e
           FULL JOIN bench_q.mart m USING (k)
@@ -36,7 +48,8 @@ internal static class QueueBench
         text.StartsWith(Prefix, StringComparison.Ordinal) && int.TryParse(text.AsSpan(Prefix.Length, text.Length - Prefix.Length - 1), out var key) ? Key(key) : null;
 
     /// <summary>An app instance: its own data source (connections) and container; the worker runs only when <paramref name="worker"/>.</summary>
-    public static ServiceProvider Instance(string connectionString, bool notify, bool worker = false, TimeSpan? settle = null)
+    public static ServiceProvider Instance(
+        string connectionString, bool notify, bool worker = false, TimeSpan? settle = null, TimeSpan? maxWait = null, int targetsPerRun = 100, int concurrentRuns = 8)
     {
         var services = new ServiceCollection();
         services.AddSingleton(NpgsqlDataSource.Create(connectionString));
@@ -44,13 +57,14 @@ internal static class QueueBench
         {
             o.Durable.Enabled = worker;
             o.Durable.ListenNotify = notify;
-            o.Durable.MaxConcurrentRuns = 8;
+            o.Durable.MaxConcurrentRuns = concurrentRuns;
+            o.Durable.MaxTargetsPerRun = targetsPerRun;
             o.Durable.PollInterval = TimeSpan.FromMilliseconds(200);
             o.Durable.Resolver = Resolve;
             var delay = settle ?? TimeSpan.FromMilliseconds(200);
             o.Debounce.DelayMin = delay;
             o.Debounce.DelayMax = delay;
-            o.Debounce.MaxWait = delay + TimeSpan.FromSeconds(1);
+            o.Debounce.MaxWait = maxWait ?? delay + TimeSpan.FromSeconds(1);
             o.Debounce.MinInterval = TimeSpan.Zero;
         });
         return services.BuildServiceProvider();
@@ -63,6 +77,9 @@ internal static class QueueBench
             await hosted.StartAsync(CancellationToken.None);
         }
     }
+
+    public static string GroupStats(ServiceProvider services) =>
+        string.Join(" / ", services.GetServices<IHostedService>().OfType<DurableRefreshWorker>().Select(w => string.Join(", ", w.GroupStats.Select(v => v.ToString("N0", System.Globalization.CultureInfo.InvariantCulture)))));
 
     public static async Task StopWorkerAsync(ServiceProvider services)
     {

@@ -14,13 +14,14 @@ namespace MatViewRefresh.Benchmarks;
 /// </summary>
 internal static class QueueReport
 {
-    private const string Usage = "queue [--rounds N] [--contention-seconds S] [--contention-writers N] [--seconds S] [--writers N] [--per-tx N] [--keys N]";
+    private const string Usage = "queue [--rounds N] [--contention-seconds S] [--contention-writers N] [--seconds S] [--writers N] [--per-tx N] [--keys N] [--settle-ms N] [--max-wait-ms N] [--targets-per-run N] [--concurrent-runs N] [--rate N] [--plpgsql 0|1] [--warmup S]";
 
     public static async Task<int> RunAsync(string[] args)
     {
         var settings = new Dictionary<string, double>
         {
             ["rounds"] = 3000, ["contention-seconds"] = 5, ["contention-writers"] = 8, ["seconds"] = 20, ["writers"] = 8, ["per-tx"] = 10, ["keys"] = 10_000,
+            ["settle-ms"] = 1000, ["max-wait-ms"] = double.NaN, ["targets-per-run"] = 100, ["concurrent-runs"] = 8, ["rate"] = 0, ["plpgsql"] = 0, ["warmup"] = 0,
         };
         for (var i = 0; i < args.Length; i += 2)
         {
@@ -43,14 +44,35 @@ internal static class QueueReport
             await command.ExecuteNonQueryAsync();
         }
 
+        if (settings["plpgsql"] > 0)
+        {
+            await using var replace = dataSource.CreateCommand(QueueBench.PlpgsqlFunction);
+            await replace.ExecuteNonQueryAsync();
+        }
+
+        var function = settings["plpgsql"] > 0 ? "PL/pgSQL" : "SQL";
         await using var plain = QueueBench.Instance(connectionString, notify: false);
         await using var notify = QueueBench.Instance(connectionString, notify: true);
         await plain.GetRequiredService<IRefreshLog>().EnsureSchemaAsync();
-        Console.WriteLine($"machine: {Environment.ProcessorCount} cores, {await ScalarAsync<string>(dataSource, "SELECT version()")}; {DateTime.UtcNow:yyyy-MM-dd}");
+        Console.WriteLine($"machine: {Environment.ProcessorCount} cores, {await ScalarAsync<string>(dataSource, "SELECT version()")}; {DateTime.UtcNow:yyyy-MM-dd}; refresh function in {function}");
 
-        await OverheadAsync(dataSource, plain.GetRequiredService<IRefreshQueue>(), notify.GetRequiredService<IRefreshQueue>(), (int)settings["rounds"]);
-        await ContentionAsync(dataSource, plain.GetRequiredService<IRefreshQueue>(), notify.GetRequiredService<IRefreshQueue>(), (int)settings["contention-writers"], TimeSpan.FromSeconds(settings["contention-seconds"]));
-        await ThroughputAsync(connectionString, dataSource, TimeSpan.FromSeconds(settings["seconds"]), (int)settings["writers"], (int)settings["per-tx"], (int)settings["keys"]);
+        if (settings["rounds"] > 0)
+        {
+            await OverheadAsync(dataSource, plain.GetRequiredService<IRefreshQueue>(), notify.GetRequiredService<IRefreshQueue>(), (int)settings["rounds"]);
+        }
+
+        if (settings["contention-seconds"] > 0)
+        {
+            await ContentionAsync(dataSource, plain.GetRequiredService<IRefreshQueue>(), notify.GetRequiredService<IRefreshQueue>(), (int)settings["contention-writers"], TimeSpan.FromSeconds(settings["contention-seconds"]));
+        }
+
+        if (settings["seconds"] > 0)
+        {
+            var settle = TimeSpan.FromMilliseconds(settings["settle-ms"]);
+            var worker = new WorkerSettings(
+                settle, double.IsNaN(settings["max-wait-ms"]) ? settle : TimeSpan.FromMilliseconds(settings["max-wait-ms"]), (int)settings["targets-per-run"], (int)settings["concurrent-runs"], TimeSpan.FromSeconds(settings["warmup"]));
+            await ThroughputAsync(connectionString, dataSource, TimeSpan.FromSeconds(settings["seconds"]), (int)settings["writers"], (int)settings["per-tx"], (int)settings["keys"], settings["rate"], worker);
+        }
         return 0;
     }
 
@@ -119,14 +141,30 @@ internal static class QueueReport
         await clear.ExecuteNonQueryAsync();
     }
 
-    private static async Task ThroughputAsync(string connectionString, NpgsqlDataSource dataSource, TimeSpan duration, int writers, int perTx, int keys)
+    /// <summary>The two worker instances' settings in the throughput run.</summary>
+    /// <param name="Warmup">Writing before the measured window: the first settle delay makes every key due at once, a burst a running system does not see.</param>
+    private sealed record WorkerSettings(TimeSpan Settle, TimeSpan MaxWait, int TargetsPerRun, int ConcurrentRuns, TimeSpan Warmup)
     {
-        Console.Error.WriteLine($"(3) throughput: two worker instances, {writers} writers x {perTx} requests per transaction over {keys:N0} keys for {duration.TotalSeconds} s...");
-        await using var first = QueueBench.Instance(connectionString, notify: false, worker: true);
-        await using var second = QueueBench.Instance(connectionString, notify: false, worker: true);
+        public ServiceProvider Instance(string connectionString) =>
+            QueueBench.Instance(connectionString, notify: false, worker: true, Settle, MaxWait, TargetsPerRun, ConcurrentRuns);
+
+        public override string ToString() =>
+            $"settle {Settle.TotalMilliseconds:N0} ms, MaxWait {MaxWait.TotalMilliseconds:N0} ms, MinInterval 0, up to {TargetsPerRun} targets per run, {ConcurrentRuns} runs at once per instance";
+    }
+
+    /// <param name="rate">Requests per second the writers enqueue together, paced (0: as fast as they can — then they take the CPU the workers need).</param>
+    private static async Task ThroughputAsync(
+        string connectionString, NpgsqlDataSource dataSource, TimeSpan duration, int writers, int perTx, int keys, double rate, WorkerSettings worker)
+    {
+        var paced = rate > 0 ? $"paced at {rate:N0} requests/s" : "unpaced";
+        Console.Error.WriteLine($"(3) throughput: two worker instances ({worker}), {writers} writers x {perTx} requests per transaction ({paced}) over {keys:N0} keys for {duration.TotalSeconds} s...");
+        await using var first = worker.Instance(connectionString);
+        await using var second = worker.Instance(connectionString);
         await QueueBench.StartWorkerAsync(first);
         await QueueBench.StartWorkerAsync(second);
         var started = await ScalarAsync<DateTime>(dataSource, "SELECT now()");
+        var measuredFrom = new DateTimeOffset(started, TimeSpan.Zero) + worker.Warmup;
+        duration += worker.Warmup;
         var requests = 0L;
         var backlog = new List<long>();
         var heap = new List<long>();
@@ -144,8 +182,21 @@ internal static class QueueReport
         {
             var random = new Random(w);
             var queues = new[] { first.GetRequiredService<IRefreshQueue>(), second.GetRequiredService<IRefreshQueue>() };
+            var interval = rate > 0 ? TimeSpan.FromSeconds(perTx * writers / rate) : TimeSpan.Zero; // each writer's time per transaction
+            var next = stop.Elapsed + (interval * w / writers);
             while (stop.Elapsed < duration)
             {
+                if (interval > TimeSpan.Zero)
+                {
+                    var ahead = next - stop.Elapsed;
+                    if (ahead > TimeSpan.Zero)
+                    {
+                        await Task.Delay(ahead);
+                    }
+
+                    next += interval;
+                }
+
                 var batch = Enumerable.Range(0, perTx).Select(_ => random.Next(keys)).Distinct().ToArray();
                 await QueueBench.WriteAsync(dataSource, queues[random.Next(2)], batch, random.Next(1, 100));
                 Interlocked.Add(ref requests, batch.Length);
@@ -167,11 +218,14 @@ internal static class QueueReport
         var mismatches = await ScalarAsync<long>(dataSource, QueueBench.Mismatches);
         var runs = await ScalarAsync<long>(dataSource, SucceededRuns);
         var failures = await ScalarAsync<long>(dataSource, "SELECT count(*) FROM matview_refresh.refresh_history WHERE trigger = 'queue' AND NOT success");
-        var summary = await first.GetRequiredService<IRefreshLog>().GetSummaryAsync(since: new DateTimeOffset(started, TimeSpan.Zero));
+        var whole = await first.GetRequiredService<IRefreshLog>().GetSummaryAsync(since: new DateTimeOffset(started, TimeSpan.Zero));
+        var summary = await first.GetRequiredService<IRefreshLog>().GetSummaryAsync(since: measuredFrom);
         Console.WriteLine();
         Console.WriteLine("| measure | value |");
         Console.WriteLine("|---|---|");
-        Console.WriteLine($"| write phase | {writePhase.TotalSeconds:F1} s, {writers} writers, ≤ {perTx} requests per transaction (one per distinct key) |");
+        Console.WriteLine($"| workers | two instances: {worker} |");
+        Console.WriteLine($"| write phase | {writePhase.TotalSeconds:F1} s, {writers} writers, ≤ {perTx} requests per transaction (one per distinct key), {paced} |");
+        Console.WriteLine($"| runs while writing | {runsBeforeDrain:N0} ({runsBeforeDrain / writePhase.TotalSeconds:N0}/s) |");
         Console.WriteLine($"| requests enqueued | {requests:N0} ({requests / writePhase.TotalSeconds:N0}/s) over {keys:N0} keys |");
         Console.WriteLine($"| runs (two instances) | {runs:N0} succeeded, {failures:N0} failed ({(double)requests / Math.Max(1, runs):F1} requests per run) |");
         Console.WriteLine($"| backlog during the write phase (pending rows, sampled each second) | {string.Join(", ", backlog.Select(b => b.ToString("N0", CultureInfo.InvariantCulture)))} |");
@@ -179,8 +233,12 @@ internal static class QueueReport
         Console.WriteLine($"| load average (1, 5, 15 min) at the end | {File.ReadAllText("/proc/loadavg").Split(' ')[..3].Aggregate((a, b) => a + ", " + b)} |");
         Console.WriteLine($"| every request reflected (mart = recomputation) | {(mismatches == 0 ? "yes" : $"NO: {mismatches} keys differ")} |");
         Console.WriteLine($"| managed heap of the process (both instances and the writers), sampled each second | min {heap.DefaultIfEmpty().Min() / 1e6:F0} MB, max {heap.DefaultIfEmpty().Max() / 1e6:F0} MB |");
-        Console.WriteLine($"| change-to-visible lag p50 / p95 / p99 | {Ms(summary.LagP50)} / {Ms(summary.LagP95)} / {Ms(summary.LagP99)} |");
+        Console.WriteLine($"| change-to-visible lag p50 / p95 / p99, whole run | {Ms(whole.LagP50)} / {Ms(whole.LagP95)} / {Ms(whole.LagP99)} |");
+        Console.WriteLine($"| change-to-visible lag p50 / p95 / p99, after the {worker.Warmup.TotalSeconds:N0} s warm-up | {Ms(summary.LagP50)} / {Ms(summary.LagP95)} / {Ms(summary.LagP99)} ({summary.Count:N0} refreshes) |");
         Console.WriteLine($"| refresh duration p50 / p99 | {Ms(summary.P50)} / {Ms(summary.P99)} |");
+        Console.WriteLine($"| targets offered to grouped claims (refreshed, empty, failing, not due, held elsewhere), per instance | {QueueBench.GroupStats(first)}; {QueueBench.GroupStats(second)} |");
+        var bound = worker.Settle + (summary.P99 ?? TimeSpan.Zero) + TimeSpan.FromSeconds(1);
+        Console.WriteLine($"| lag target: p99 ≤ settle + refresh p99 + 1 s = {bound.TotalMilliseconds:N0} ms | {(summary.LagP99 <= bound ? "met" : "MISSED")} |");
     }
 
     private static string Ms(TimeSpan? value) => value is { } v ? $"{v.TotalMilliseconds:N0} ms" : "—";
