@@ -10,7 +10,10 @@ public sealed partial class DurableQueueTests
 {
     private const string SuccessfulRunsByTransaction = "SELECT count(DISTINCT xmin::text) FROM matview_refresh.refresh_history WHERE trigger = 'queue' AND success";
 
-    /// <summary>Writes one request for each of <paramref name="keys"/> and waits (on the database, not a timer) until all are older than <paramref name="settle"/>: due together.</summary>
+    /// <summary>
+    /// Writes one request for each of <paramref name="keys"/> and waits (on the database, not a timer) until all are older than
+    /// <paramref name="settle"/>: due together when a worker starts. (With a worker running, they would be run before that.)
+    /// </summary>
     private async Task WriteDueAsync(IRefreshQueue queue, IEnumerable<int> keys, TimeSpan settle)
     {
         var count = 0;
@@ -86,7 +89,11 @@ public sealed partial class DurableQueueTests
         Assert.Contains("key 5 is poison", failed.Message, StringComparison.Ordinal);
 
         // Later groups leave the failing target out: more work runs grouped, and no group fails again.
-        await WriteDueAsync(queue, Enumerable.Range(21, 10), TimeSpan.FromMilliseconds(20));
+        for (var key = 21; key <= 30; key++)
+        {
+            await WriteAsync(queue, key, key); // the worker runs them as they come due
+        }
+
         await DatabaseFixture.EventuallyAsync(
             async () => await db.ScalarAsync<long>("SELECT count(*) FROM matview_refresh.refresh_requests WHERE target <> 'q.refresh_key(k=5)'") == 0,
             "the later targets run");
@@ -125,7 +132,7 @@ public sealed partial class DurableQueueTests
     }
 
     [Fact]
-    public async Task A_group_claim_takes_only_due_free_healthy_targets_and_deletes_only_their_requests_until_it_commits()
+    public async Task A_group_claim_takes_only_due_free_healthy_targets_not_being_refreshed_and_deletes_only_their_requests_until_it_commits()
     {
         var sql = new DurableSql("matview_refresh");
         await db.ExecuteAsync("""
@@ -133,23 +140,34 @@ public sealed partial class DurableQueueTests
                 ('due', clock_timestamp() - interval '10 s'), ('due', clock_timestamp() - interval '5 s'),
                 ('fresh', clock_timestamp()),
                 ('held', clock_timestamp() - interval '10 s'),
+                ('refreshing', clock_timestamp() - interval '10 s'),
                 ('failing', clock_timestamp() - interval '10 s'),
                 ('other', clock_timestamp() - interval '10 s');
             INSERT INTO matview_refresh.refresh_queue_state (target, failures) VALUES ('failing', 2);
             """);
         await using var holder = await db.DataSource.OpenConnectionAsync();
         await using var held = await holder.BeginTransactionAsync();
-        await using (var hold = new NpgsqlCommand($"SELECT pg_advisory_xact_lock({DurableSql.ClaimLockClass}, hashtext('held'))", holder, held))
+        await using (var hold = new NpgsqlCommand($"SELECT pg_advisory_xact_lock({DurableSql.ClaimLockClass}, hashtext('held')), pg_advisory_xact_lock($1)", holder, held))
         {
+            hold.Parameters.Add(new() { Value = RefreshSql.LockKey(RefreshTarget.View("public.refreshing")) }); // a refresh of it is running
             await hold.ExecuteNonQueryAsync();
         }
+
+        string[] offered = ["due", "fresh", "held", "refreshing", "failing", "gone"];
 
         await using var connection = await db.DataSource.OpenConnectionAsync();
         await using var transaction = await connection.BeginTransactionAsync();
         var rows = new Dictionary<string, (bool Healthy, bool Due, bool Locked, long Requests)>();
+        await using (var locks = new NpgsqlCommand(sql.LockGroup, connection, transaction))
+        {
+            locks.Parameters.Add(new() { NpgsqlDbType = NpgsqlDbType.Array | NpgsqlDbType.Text, Value = offered });
+            locks.Parameters.Add(new() { Value = offered.Select(t => RefreshSql.LockKey(RefreshTarget.View("public." + t))).ToArray() });
+            await locks.ExecuteNonQueryAsync();
+        }
+
         await using (var claim = new NpgsqlCommand(sql.ClaimGroup, connection, transaction))
         {
-            claim.Parameters.Add(new() { NpgsqlDbType = NpgsqlDbType.Array | NpgsqlDbType.Text, Value = new[] { "due", "fresh", "held", "failing", "gone" } });
+            claim.Parameters.Add(new() { NpgsqlDbType = NpgsqlDbType.Array | NpgsqlDbType.Text, Value = offered });
             claim.Parameters.Add(new() { Value = TimeSpan.FromSeconds(1) });
             claim.Parameters.Add(new() { Value = TimeSpan.FromSeconds(1) });
             claim.Parameters.Add(new() { Value = TimeSpan.Zero });
@@ -163,12 +181,13 @@ public sealed partial class DurableQueueTests
         Assert.Equal((true, true, true, 2L), rows["due"]);
         Assert.Equal((true, false, true, 0L), rows["fresh"]); // settles for another second
         Assert.Equal((true, false, false, 0L), rows["held"]); // another instance has it
+        Assert.Equal((true, false, false, 0L), rows["refreshing"]); // a refresh of it (manual, scheduled) is running
         Assert.Equal((false, true, true, 0L), rows["failing"]); // runs alone
         Assert.Equal((true, false, true, 0L), rows["gone"]); // nothing pending: run by another instance since the list was read
-        Assert.Equal(6L, await db.ScalarAsync<long>("SELECT count(*) FROM matview_refresh.refresh_requests")); // not yet committed
+        Assert.Equal(7L, await db.ScalarAsync<long>("SELECT count(*) FROM matview_refresh.refresh_requests")); // not yet committed
         await transaction.CommitAsync();
         Assert.Equal(
-            "failing,fresh,held,other",
+            "failing,fresh,held,other,refreshing",
             await db.ScalarAsync<string>("SELECT string_agg(DISTINCT target, ',' ORDER BY target) FROM matview_refresh.refresh_requests"));
     }
 

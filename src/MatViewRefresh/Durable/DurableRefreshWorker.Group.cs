@@ -1,3 +1,4 @@
+using System.Collections.Concurrent;
 using Npgsql;
 using NpgsqlTypes;
 
@@ -7,11 +8,35 @@ namespace MatViewRefresh;
 /// Grouped runs (<see cref="DurableRefreshOptions.MaxTargetsPerRun"/>): several due function and window targets claimed and
 /// refreshed in one transaction of the worker's, in two round trips — the claim, then every refresh, the lags, the state and
 /// COMMIT. The requests a group covers are deleted exactly when its refreshes commit. A group that fails rolls back whole and its
-/// targets run again one at a time (<see cref="DurableRefreshWorker.RunAsync"/>), so a failing target is found, backed off and
-/// kept out of later groups (a target with consecutive failures always runs alone).
+/// targets run again one at a time (<see cref="DurableRefreshWorker.RunAsync"/>, in the worker's free slots), so a failing target
+/// is found, backed off and kept out of later groups (a target with consecutive failures always runs alone).
 /// </summary>
 internal sealed partial class DurableRefreshWorker
 {
+    // Targets of failed groups, and failing targets a group set aside: the loop runs each alone in its next free slot (once).
+    private readonly ConcurrentQueue<(string Key, DurableRegistration Registration)> _alone = new();
+    private readonly ConcurrentDictionary<string, byte> _aloneKeys = new(StringComparer.Ordinal);
+
+    private void RunAloneLater(string key, DurableRegistration registration)
+    {
+        if (_aloneKeys.TryAdd(key, 0))
+        {
+            _alone.Enqueue((key, registration));
+        }
+    }
+
+    /// <summary>The next target to run alone, if it is no longer held by the group that set it aside.</summary>
+    private bool TryTakeAlone(out (string Key, DurableRegistration Registration) alone)
+    {
+        if (_alone.TryPeek(out alone) && !_running.ContainsKey(alone.Key) && _alone.TryDequeue(out alone))
+        {
+            _aloneKeys.TryRemove(alone.Key, out _);
+            return true;
+        }
+
+        return false;
+    }
+
     // Targets offered to grouped claims, by what the claim found: refreshed, empty, failing (run alone), not due, held elsewhere.
     private readonly long[] _groupStats = new long[5];
 
@@ -27,7 +52,6 @@ internal sealed partial class DurableRefreshWorker
 
     private async Task RunGroupAsync(List<(string Key, DurableRegistration Registration)> members, MaterializedViewRefresher refresher, CancellationToken cancellationToken)
     {
-        var alone = new List<(string Key, DurableRegistration Registration)>();
         try
         {
             await using var connection = await _dataSource.Value.OpenConnectionAsync(cancellationToken).ConfigureAwait(false);
@@ -40,7 +64,7 @@ internal sealed partial class DurableRefreshWorker
                 Interlocked.Increment(ref _groupStats[claim.Locked ? claim.Due ? claim.Healthy ? claim.Covered > 0 ? 0 : 1 : 2 : 3 : 4]);
                 if (!claim.Locked)
                 {
-                    NotBefore(key, _durable.PollInterval); // another instance is running it
+                    NotBefore(key, _durable.PollInterval); // another instance is running it (or a refresh of it is)
                 }
                 else if (!claim.Due)
                 {
@@ -48,7 +72,7 @@ internal sealed partial class DurableRefreshWorker
                 }
                 else if (!claim.Healthy)
                 {
-                    alone.Add((key, registration)); // failing lately: alone (once this transaction has let go of its lock)
+                    RunAloneLater(key, registration); // failing lately: alone, once this group has let go of it
                 }
                 else if (claim.Covered > 0)
                 {
@@ -62,39 +86,43 @@ internal sealed partial class DurableRefreshWorker
             }
             else if (!await RefreshGroupAsync(connection, transaction, refresher, claimed, claimedAt, cancellationToken).ConfigureAwait(false))
             {
-                // Rolled back with the transaction's disposal: every request stays, and each target runs again alone.
-                alone.AddRange(claimed.Select(m => (m.Key, m.Registration)));
+                // Rolled back with the transaction's disposal: every request stays, and each target runs again alone — in the
+                // worker's free slots, as soon as this group has let go of them.
+                foreach (var member in claimed)
+                {
+                    RunAloneLater(member.Key, member.Registration);
+                }
             }
         }
         catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
         {
-            return;
         }
         catch (Exception e)
         {
             // The claim itself failed (the connection, say): nothing was deleted. The targets are tried again at the next poll.
+            ForgetPreparedIfRefused(e);
             Log.DurablePollFailed(_logger, e.Message, e);
             foreach (var (key, _) in members)
             {
                 NotBefore(key, _durable.PollInterval);
             }
-
-            return;
-        }
-
-        foreach (var (key, registration) in alone)
-        {
-            await RunAloneAsync(key, registration, cancellationToken).ConfigureAwait(false);
         }
     }
 
-    /// <summary>The claim's round trip: the database clock, then <see cref="DurableSql.ClaimGroup"/>, read per target.</summary>
+    /// <summary>The claim's round trip: <see cref="DurableSql.LockGroup"/> (and the database clock), then <see cref="DurableSql.ClaimGroup"/>, read per target.</summary>
     private async Task<(DateTimeOffset ClaimedAt, Dictionary<string, GroupClaim> Claims)> ClaimGroupAsync(
         NpgsqlConnection connection, NpgsqlTransaction transaction, List<(string Key, DurableRegistration Registration)> members, CancellationToken cancellationToken)
     {
         var claims = members.ToDictionary(m => m.Key, _ => new GroupClaim(), StringComparer.Ordinal);
         await using var batch = new NpgsqlBatch(connection, transaction);
-        batch.BatchCommands.Add(new NpgsqlBatchCommand("SELECT clock_timestamp(), set_config('idle_in_transaction_session_timeout', '0', true)"));
+        var locks = new NpgsqlBatchCommand(_sql.LockGroup);
+        locks.Parameters.Add(new() { NpgsqlDbType = NpgsqlDbType.Array | NpgsqlDbType.Text, Value = members.Select(m => m.Key).ToArray() });
+        locks.Parameters.Add(new()
+        {
+            NpgsqlDbType = NpgsqlDbType.Array | NpgsqlDbType.Bigint,
+            Value = members.Select(m => RefreshSql.LockKey(m.Registration.Target.WithDefaultSchema(_defaultSchema))).ToArray(),
+        });
+        batch.BatchCommands.Add(locks);
         var claim = new NpgsqlBatchCommand(_sql.ClaimGroup);
         claim.Parameters.Add(new() { NpgsqlDbType = NpgsqlDbType.Array | NpgsqlDbType.Text, Value = members.Select(m => m.Key).ToArray() });
         claim.Parameters.Add(new() { NpgsqlDbType = NpgsqlDbType.Interval, Value = _timing.DelayMin });
@@ -137,6 +165,7 @@ internal sealed partial class DurableRefreshWorker
         NpgsqlConnection connection, NpgsqlTransaction transaction, MaterializedViewRefresher refresher, List<GroupMember> members,
         DateTimeOffset claimedAt, CancellationToken cancellationToken)
     {
+        DateTimeOffset startedAt;
         try
         {
             foreach (var member in members)
@@ -145,18 +174,11 @@ internal sealed partial class DurableRefreshWorker
                 member.Command = await refresher.PrepareInTransactionAsync(member.Registration.Target, member.Options, cancellationToken).ConfigureAwait(false);
             }
 
-            var startedAt = _time.GetUtcNow();
+            startedAt = _time.GetUtcNow();
             await RefreshAllAsync(connection, transaction, members, cancellationToken).ConfigureAwait(false);
-            await CommitGroupAsync(connection, transaction, members, claimedAt, cancellationToken).ConfigureAwait(false);
-            var finishedAt = _time.GetUtcNow();
-            foreach (var member in members)
-            {
-                Interlocked.Increment(ref _runs);
-                await refresher.CommittedInTransactionAsync(member.Command!, member.Options!, member.Execution ?? RefreshExecution.Empty, startedAt, finishedAt).ConfigureAwait(false);
-                Log.DurableRunSucceeded(_logger, member.Key, member.Covered, member.Days.ToString(), member.Lag ?? double.NaN);
-            }
 
-            return true;
+            // Not cancelled from here on: the refreshes are done, and stopping the host must not throw them away.
+            await CommitGroupAsync(connection, transaction, members, claimedAt).ConfigureAwait(false);
         }
         catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
         {
@@ -167,6 +189,17 @@ internal sealed partial class DurableRefreshWorker
             Log.DurableGroupFailed(_logger, members.Count, e.Message, e);
             return false;
         }
+
+        // Committed: what follows only reports it.
+        var finishedAt = _time.GetUtcNow();
+        foreach (var member in members)
+        {
+            Interlocked.Increment(ref _runs);
+            await refresher.CommittedInTransactionAsync(member.Command!, member.Options!, member.Execution ?? RefreshExecution.Empty, startedAt, finishedAt).ConfigureAwait(false);
+            Log.DurableRunSucceeded(_logger, member.Key, member.Covered, member.Days.ToString(), member.Lag ?? double.NaN);
+        }
+
+        return true;
     }
 
     /// <summary>Every member's refresh statements, in order, in one round trip; each member's last statement reports its refresh.</summary>
@@ -187,7 +220,8 @@ internal sealed partial class DurableRefreshWorker
             }
         }
 
-        await PrepareAsync(batch, cancellationToken).ConfigureAwait(false);
+        // Not prepared: a function's result type may change when it is re-created, and a statement prepared before that fails
+        // every later group on the connection ("cached plan must not change result type") while the target alone succeeds.
         await using var reader = await batch.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
         var first = true;
         foreach (var member in members)
@@ -218,9 +252,9 @@ internal sealed partial class DurableRefreshWorker
     /// it, and COMMIT, in one round trip. The lags are measured to this moment, just before the commit that makes the refreshes
     /// visible.
     /// </summary>
-    private async Task CommitGroupAsync(
-        NpgsqlConnection connection, NpgsqlTransaction transaction, List<GroupMember> members, DateTimeOffset claimedAt, CancellationToken cancellationToken)
+    private async Task CommitGroupAsync(NpgsqlConnection connection, NpgsqlTransaction transaction, List<GroupMember> members, DateTimeOffset claimedAt)
     {
+        var cancellationToken = CancellationToken.None;
         var functions = members.Where(m => m.Command!.Target.Kind == RefreshTargetKind.Function).ToList();
         var windows = members.Where(m => m.Command!.Target.Kind != RefreshTargetKind.Function).ToList();
         await using var batch = new NpgsqlBatch(connection, transaction);
@@ -275,25 +309,29 @@ internal sealed partial class DurableRefreshWorker
     }
 
     /// <summary>
-    /// Prepares the batch's statements on this physical connection (once: Npgsql keeps them across pool rentals), as the
-    /// executor does (<see cref="MatViewRefreshOptions.PrepareStatements"/>): the same few statements run for every target, and
-    /// parsing and planning them each time would cost the server more than running them.
+    /// Prepares the claim's statements on this physical connection (once: Npgsql keeps them across pool rentals), as the
+    /// executor does (<see cref="MatViewRefreshOptions.PrepareStatements"/>): they run for every group, and parsing and planning
+    /// them each time would cost the server more than running them.
     /// </summary>
     private async Task PrepareAsync(NpgsqlBatch batch, CancellationToken cancellationToken)
     {
-        if (!_prepare)
-        {
-            return;
-        }
-
-        try
+        if (_prepare)
         {
             await batch.PrepareAsync(cancellationToken).ConfigureAwait(false);
         }
-        catch (PostgresException e) when (e.SqlState is "26000" or "42P05" or "08P01")
+    }
+
+    /// <summary>
+    /// A pooler in transaction mode (PgBouncer before 1.21) shares server connections between clients: a prepared statement is
+    /// then missing (26000), taken (42P05) or another's (08P01) — when preparing, or later when running it. Nothing was
+    /// committed; stop preparing (the targets are tried again), as the executor does.
+    /// </summary>
+    private void ForgetPreparedIfRefused(Exception e)
+    {
+        if (_prepare && e is PostgresException { SqlState: "26000" or "42P05" or "08P01" } refused)
         {
-            _prepare = false; // a pooler in transaction mode shares server connections (see NpgsqlRefreshExecutor); the group falls back
-            throw;
+            _prepare = false;
+            Log.PreparedStatementsUnavailable(_logger, refused.MessageText);
         }
     }
 

@@ -17,7 +17,7 @@ internal sealed partial class DurableRefreshWorker : BackgroundService
 {
     private const int MaxRemembered = 10_000;
 
-    // The due query is read again no sooner than this many times its last duration: at most a fifth of one connection's time.
+    // The queue is read again no sooner than this many times the last read took: at most a fifth of one connection's time.
     private const int ReadSpacing = 4;
     private static readonly TimeSpan PruneEvery = TimeSpan.FromMinutes(1);
     private static readonly TimeSpan UnresolvedRetry = TimeSpan.FromMinutes(1);
@@ -45,6 +45,7 @@ internal sealed partial class DurableRefreshWorker : BackgroundService
     private long _lastPoll;
     private TimeSpan _lastPollTook; // how long the last due query took (the loop's alone)
     private long _runs;
+    private readonly string _defaultSchema;
     private volatile bool _prepare; // grouped runs prepare their statements (MatViewRefreshOptions.PrepareStatements), until a pooler refuses
 
     public DurableRefreshWorker(
@@ -67,13 +68,14 @@ internal sealed partial class DurableRefreshWorker : BackgroundService
         _sql = new DurableSql(options.Value.Schema);
         _random = options.Value.Randomizer;
         _prepare = options.Value.PrepareStatements;
+        _defaultSchema = options.Value.DefaultSchema;
         _lastPrune = time.GetTimestamp();
     }
 
     /// <summary>
-    /// How many due targets one read of the queue fetches: enough for every run slot several times over, since the due query
-    /// reads every pending row and is read again only after its cost allows. Grouped runs re-check each target is still due
-    /// when they claim it, so a long list going stale costs a lookup, not an early run.
+    /// How many due targets one read of the queue fetches: enough for every run slot several times over, since the queue is read
+    /// again only after the last read's cost allows. Grouped runs re-check each target is still due when they claim it, so a
+    /// long list going stale costs a lookup, not an early run.
     /// </summary>
     private int ReadLimit => Math.Max(_durable.MaxConcurrentRuns * (_durable.MaxTargetsPerRun > 1 ? _durable.MaxTargetsPerRun * 4 : 32), 256);
 
@@ -136,10 +138,10 @@ internal sealed partial class DurableRefreshWorker : BackgroundService
 
     /// <summary>
     /// Starts the due targets this instance has room for; returns how long to wait before looking again. One query fetches a
-    /// batch of due targets (in random order, so instances do not all try the same one first); function and window targets are
-    /// run in groups of up to MaxTargetsPerRun (one claim, one transaction), views and the rest alone. Finishing runs take the next
-    /// from the batch, and the queue is read again when the batch is used up or PollInterval has passed — but never more often than
-    /// the due query's own cost allows (it reads every pending row): under load it runs a few times a second, not once per run.
+    /// batch of due targets (earliest first, shuffled within blocks, so instances do not all try the same one first); function
+    /// and window targets are run in groups of up to MaxTargetsPerRun (one claim, one transaction), views and the rest alone.
+    /// Finishing runs take the next from the batch, and the queue is read again when the batch is used up or PollInterval has
+    /// passed — but never sooner than four times what the last read took: under load it runs a few times a second, not once per run.
     /// </summary>
     private async Task<TimeSpan> PollAsync(CancellationToken cancellationToken)
     {
@@ -149,9 +151,17 @@ internal sealed partial class DurableRefreshWorker : BackgroundService
             return _durable.PollInterval; // a finishing run wakes the loop
         }
 
+        // Targets of failed groups (and failing ones set aside) first, each alone.
+        while (free > 0 && TryTakeAlone(out var alone))
+        {
+            Launch(alone.Key, alone.Registration, cancellationToken);
+            free--;
+        }
+
         var wait = _durable.PollInterval;
         var since = _time.GetElapsedTime(_lastPoll);
         var spacing = _lastPollTook * ReadSpacing;
+        spacing = spacing < _durable.PollInterval ? spacing : _durable.PollInterval; // one slow read (a stall) must not stop reading
         if (_ready.Count == 0 && since < spacing)
         {
             return spacing - since; // newly due targets wait a little: reading them at once would take the CPU the runs need

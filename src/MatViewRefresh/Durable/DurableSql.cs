@@ -16,7 +16,7 @@ internal sealed class DurableSql
         Due = $"""
             WITH k AS (
                 SELECT DISTINCT r.target FROM {s}.refresh_requests r
-                 WHERE r.requested_at <= clock_timestamp() - least($1::interval, $2::interval)),
+                 WHERE r.requested_at <= statement_timestamp() - least($1::interval, $2::interval)),
             d AS (
                 SELECT k.target, greatest(least(p.newest + $1, p.oldest + $2), q.last_run_at + $3, q.retry_at) AS due
                   FROM k CROSS JOIN LATERAL (SELECT min(r.requested_at) AS oldest, max(r.requested_at) AS newest
@@ -27,7 +27,7 @@ internal sealed class DurableSql
             """;
         NextDue = $"""
             SELECT extract(epoch FROM min(r.requested_at) + least($1::interval, $2::interval) - clock_timestamp())::float8 * 1000
-              FROM {s}.refresh_requests r WHERE r.requested_at > clock_timestamp() - least($1::interval, $2::interval)
+              FROM {s}.refresh_requests r WHERE r.requested_at > statement_timestamp() - least($1::interval, $2::interval)
             """;
         Lock = $"""
             SELECT pg_try_advisory_xact_lock({ClaimLockClass}, hashtext($1)), clock_timestamp(),
@@ -43,9 +43,17 @@ internal sealed class DurableSql
                    bool_or(full_refresh OR beyond), count(*), min(requested_at)
               FROM e GROUP BY 1, 2
             """;
+        LockGroup = $"""
+            SELECT clock_timestamp(), set_config('idle_in_transaction_session_timeout', '0', true),
+                   set_config('matview_refresh.claimed', coalesce((
+                       SELECT array_agg(t.target)::text FROM unnest($1::text[], $2::bigint[]) AS t(target, refresh_key)
+                        WHERE CASE WHEN pg_try_advisory_xact_lock({ClaimLockClass}, hashtext(t.target)) THEN pg_try_advisory_xact_lock(t.refresh_key) ELSE false END),
+                       ARRAY[]::text[]::text), true)
+            """;
         ClaimGroup = $"""
             WITH c AS MATERIALIZED (
-                SELECT t.target, pg_try_advisory_xact_lock({ClaimLockClass}, hashtext(t.target)) AS locked FROM unnest($1::text[]) AS t(target)),
+                SELECT t.target, coalesce(t.target = ANY (current_setting('matview_refresh.claimed', true)::text[]), false) AS locked
+                  FROM unnest($1::text[]) AS t(target)),
             s AS MATERIALIZED (
                 SELECT c.target, c.locked, coalesce(q.failures, 0) = 0 AS healthy,
                        c.locked AND coalesce(greatest(least(p.newest + $2, p.oldest + $3), q.last_run_at + $4, q.retry_at) <= clock_timestamp(), false) AS due
@@ -98,7 +106,8 @@ internal sealed class DurableSql
     /// <summary>
     /// Targets that may be due, earliest due first, with how long until each is due (negative: overdue); $1 settle delay, $2
     /// MaxWait, $3 MinInterval, $4 limit. A due target has a request older than the lesser of the settle delay and MaxWait, so
-    /// only those requests are scanned (by the <c>requested_at</c> index), and each such target's own requests then read by
+    /// only those requests are scanned (by the <c>requested_at</c> index: the bound is <c>statement_timestamp()</c>, stable,
+    /// which an index condition can use, unlike <c>clock_timestamp()</c>), and each such target's own requests then read by
     /// target: the cost follows the targets about to run, not the whole backlog. Targets held back by MinInterval or a retry
     /// time come back not yet due.
     /// </summary>
@@ -129,12 +138,22 @@ internal sealed class DurableSql
     public string Claim { get; }
 
     /// <summary>
-    /// A grouped run's claim, $1 the targets ($2 settle delay, $3 MaxWait, $4 MinInterval, as in <see cref="Due"/>), in one
-    /// statement: each target's claim lock is tried first (a target another instance holds costs nothing more); a locked one is
-    /// checked to be still due (the list may be a few hundred milliseconds old, and another instance may have run it since);
-    /// the requests of the locked, due and healthy ones (no consecutive failures) are deleted, uncommitted. One row per target
-    /// and run of days: target, healthy, due (locked and due), locked, first day, last day, any full, requests, oldest request.
-    /// A locked target due but failing lately runs alone, after the group; one not due is left for a later read.
+    /// The first statement of a grouped run's claim: the database clock; <c>idle_in_transaction_session_timeout</c> off (see
+    /// <see cref="Lock"/>); and, for each of the targets $1, its claim lock tried and, if taken, its refresher lock $2 (the
+    /// refresher's one-key lock, <see cref="RefreshSql.LockKey"/>: a target a manual or scheduled refresh holds is passed over
+    /// rather than failing the group). The targets locked both ways are kept in the transaction's setting
+    /// <c>matview_refresh.claimed</c> for <see cref="ClaimGroup"/>, the next statement of the same round trip: its snapshot
+    /// is taken after these locks, so what it reads of a locked target (its requests, its state) is what the last run of it left.
+    /// </summary>
+    public string LockGroup { get; }
+
+    /// <summary>
+    /// The second statement of a grouped run's claim, $1 the targets ($2 settle delay, $3 MaxWait, $4 MinInterval, as in
+    /// <see cref="Due"/>): each target <see cref="LockGroup"/> locked is checked to be still due (the list may be a moment old,
+    /// and another instance may have run it since), and the requests of the locked, due and healthy ones (no consecutive
+    /// failures) are deleted, uncommitted. One row per target and run of days: target, healthy, due (locked and due), locked,
+    /// first day, last day, any full, requests, oldest request. A locked target due but failing lately runs alone, after the
+    /// group; one not due is left for a later read.
     /// </summary>
     public string ClaimGroup { get; }
 

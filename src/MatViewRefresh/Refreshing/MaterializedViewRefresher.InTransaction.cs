@@ -1,3 +1,5 @@
+using System.Diagnostics;
+
 namespace MatViewRefresh;
 
 /// <summary>
@@ -48,7 +50,8 @@ internal sealed partial class MaterializedViewRefresher
 
     /// <summary>
     /// The result of a refresh that committed in the caller's transaction (its times from the database clock when it reported
-    /// them): logged, counted in the metrics, and history pruned when due, as <see cref="RefreshAsync"/> does.
+    /// them): logged, traced (a span with its own start and end), counted in the metrics, and history pruned when due, as
+    /// <see cref="RefreshAsync"/> does.
     /// </summary>
     internal async Task<RefreshResult> CommittedInTransactionAsync(
         RefreshCommand command, RefreshOptions options, RefreshExecution execution, DateTimeOffset startedAt, DateTimeOffset finishedAt)
@@ -79,7 +82,25 @@ internal sealed partial class MaterializedViewRefresher
             RowsInserted = execution.RowsInserted,
         };
         Log.RefreshSucceeded(_logger, target.ToString(), RefreshTelemetry.ModeTag(result.ModeUsed), reason ?? string.Empty, result.Duration.TotalMilliseconds, 1);
-        _metrics.Record(result);
+
+        // Its span, after the fact (named as RefreshAsync's: by the target, never its scope).
+        using (var activity = RefreshTelemetry.ActivitySource.StartActivity("refresh " + target.LogName, ActivityKind.Internal, default(ActivityContext), startTime: startedAt))
+        {
+            if (activity is not null)
+            {
+                activity.SetTag("matview_refresh.target", target.LogName);
+                if (target.Scope.Length > 0)
+                {
+                    activity.SetTag("matview_refresh.scope", target.Scope);
+                }
+
+                activity.SetTag("matview_refresh.requested_mode", RefreshTelemetry.ModeTag(result.RequestedMode));
+                activity.SetEndTime(finishedAt.UtcDateTime);
+            }
+
+            Finish(result, activity);
+        }
+
         await PruneIfDueAsync(target).ConfigureAwait(false);
         return result;
     }
