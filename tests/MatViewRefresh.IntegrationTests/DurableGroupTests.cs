@@ -192,7 +192,7 @@ public sealed partial class DurableQueueTests
     }
 
     [Fact]
-    public async Task The_due_read_lists_targets_with_settled_requests_and_the_next_due_bounds_the_wait_for_the_rest()
+    public async Task The_due_read_lists_targets_earliest_due_first_with_how_long_until_each_is_due()
     {
         var sql = new DurableSql("matview_refresh");
         await db.ExecuteAsync("""
@@ -200,26 +200,26 @@ public sealed partial class DurableQueueTests
                 ('quiet', clock_timestamp() - interval '3 s'),
                 ('busy', clock_timestamp() - interval '3 s'), ('busy', clock_timestamp()),
                 ('overdue', clock_timestamp() - interval '20 s'), ('overdue', clock_timestamp()),
+                ('backing-off', clock_timestamp() - interval '20 s'),
                 ('new', clock_timestamp());
+            INSERT INTO matview_refresh.refresh_queue_state (target, failures, retry_at) VALUES ('backing-off', 1, clock_timestamp() + interval '30 s');
             """);
-        await using var batch = db.DataSource.CreateBatch();
-        batch.BatchCommands.Add(new NpgsqlBatchCommand(sql.Due)
-        {
-            Parameters = { new() { Value = TimeSpan.FromSeconds(2) }, new() { Value = TimeSpan.FromSeconds(10) }, new() { Value = TimeSpan.Zero }, new() { Value = 100 } },
-        });
-        batch.BatchCommands.Add(new NpgsqlBatchCommand(sql.NextDue) { Parameters = { new() { Value = TimeSpan.FromSeconds(2) }, new() { Value = TimeSpan.FromSeconds(10) } } });
-        await using var reader = await batch.ExecuteReaderAsync();
+        await using var read = db.DataSource.CreateCommand(sql.Due);
+        read.Parameters.Add(new() { Value = TimeSpan.FromSeconds(2) });
+        read.Parameters.Add(new() { Value = TimeSpan.FromSeconds(10) });
+        read.Parameters.Add(new() { Value = TimeSpan.Zero });
+        read.Parameters.Add(new() { Value = 100 });
+        await using var reader = await read.ExecuteReaderAsync();
         var listed = new List<(string Target, double DueInMs)>();
         while (await reader.ReadAsync())
         {
             listed.Add((reader.GetString(0), reader.GetDouble(1)));
         }
 
-        // overdue: 10 s MaxWait after its oldest; quiet: settled; busy: a request 3 s old but its newest still settling (not due).
-        Assert.Equal(["overdue", "quiet", "busy"], listed.Select(l => l.Target));
-        Assert.True(listed[0].DueInMs < 0 && listed[1].DueInMs < 0, string.Join(", ", listed));
+        // overdue: 10 s MaxWait after its oldest; quiet: settled; busy and new: their newest still settling; backing-off: retry time.
+        Assert.Equal(["overdue", "quiet", "busy", "new", "backing-off"], listed.Select(l => l.Target));
+        Assert.True(listed[0].DueInMs < -9000 && listed[1].DueInMs is < 0 and > -2000, string.Join(", ", listed));
         Assert.InRange(listed[2].DueInMs, 1, 2000);
-        Assert.True(await reader.NextResultAsync() && await reader.ReadAsync());
-        Assert.InRange(reader.GetDouble(0), 1, 2000); // 'new' (and the newest of the others) settle within 2 s
+        Assert.InRange(listed[4].DueInMs, 25_000, 30_000);
     }
 }

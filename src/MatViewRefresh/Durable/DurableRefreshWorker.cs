@@ -17,8 +17,10 @@ internal sealed partial class DurableRefreshWorker : BackgroundService
 {
     private const int MaxRemembered = 10_000;
 
-    // The queue is read again no sooner than this many times the last read took: at most a fifth of one connection's time.
+    // The queue is read again no sooner than this many times the last read took (at most a fifth of one connection's time),
+    // but never more than MaxReadSpacing later.
     private const int ReadSpacing = 4;
+    private static readonly TimeSpan MaxReadSpacing = TimeSpan.FromSeconds(2);
     private static readonly TimeSpan PruneEvery = TimeSpan.FromMinutes(1);
     private static readonly TimeSpan UnresolvedRetry = TimeSpan.FromMinutes(1);
 
@@ -161,7 +163,7 @@ internal sealed partial class DurableRefreshWorker : BackgroundService
         var wait = _durable.PollInterval;
         var since = _time.GetElapsedTime(_lastPoll);
         var spacing = _lastPollTook * ReadSpacing;
-        spacing = spacing < _durable.PollInterval ? spacing : _durable.PollInterval; // one slow read (a stall) must not stop reading
+        spacing = spacing < MaxReadSpacing ? spacing : MaxReadSpacing; // one read slowed by a stall must not stop reading for long
         if (_ready.Count == 0 && since < spacing)
         {
             return spacing - since; // newly due targets wait a little: reading them at once would take the CPU the runs need
@@ -248,19 +250,13 @@ internal sealed partial class DurableRefreshWorker : BackgroundService
         // hundreds of them in SQL would cost more than the query itself.
         var due = new List<string>();
         var wait = _durable.PollInterval;
-        await using (var batch = _dataSource.Value.CreateBatch())
+        await using (var command = _dataSource.Value.CreateCommand(_sql.Due))
         {
-            var read = new NpgsqlBatchCommand(_sql.Due);
-            read.Parameters.Add(new() { NpgsqlDbType = NpgsqlDbType.Interval, Value = _timing.DelayMin });
-            read.Parameters.Add(new() { NpgsqlDbType = NpgsqlDbType.Interval, Value = _timing.MaxWait });
-            read.Parameters.Add(new() { NpgsqlDbType = NpgsqlDbType.Interval, Value = _timing.MinInterval });
-            read.Parameters.Add(new() { Value = ReadLimit + _running.Count + _notBefore.Count });
-            batch.BatchCommands.Add(read);
-            var next = new NpgsqlBatchCommand(_sql.NextDue);
-            next.Parameters.Add(new() { NpgsqlDbType = NpgsqlDbType.Interval, Value = _timing.DelayMin });
-            next.Parameters.Add(new() { NpgsqlDbType = NpgsqlDbType.Interval, Value = _timing.MaxWait });
-            batch.BatchCommands.Add(next);
-            await using var reader = await batch.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
+            command.Parameters.Add(new() { NpgsqlDbType = NpgsqlDbType.Interval, Value = _timing.DelayMin });
+            command.Parameters.Add(new() { NpgsqlDbType = NpgsqlDbType.Interval, Value = _timing.MaxWait });
+            command.Parameters.Add(new() { NpgsqlDbType = NpgsqlDbType.Interval, Value = _timing.MinInterval });
+            command.Parameters.Add(new() { Value = ReadLimit + _running.Count + _notBefore.Count });
+            await using var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
             while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
             {
                 var dueInMs = reader.GetDouble(1);
@@ -276,13 +272,6 @@ internal sealed partial class DurableRefreshWorker : BackgroundService
                 {
                     due.Add(target);
                 }
-            }
-
-            await reader.NextResultAsync(cancellationToken).ConfigureAwait(false);
-            if (await reader.ReadAsync(cancellationToken).ConfigureAwait(false) && !reader.IsDBNull(0))
-            {
-                var until = TimeSpan.FromMilliseconds(Math.Max(reader.GetDouble(0), 1));
-                wait = until < wait ? until : wait;
             }
         }
 

@@ -15,19 +15,13 @@ internal sealed class DurableSql
         var s = SqlIdentifier.Quote(schema);
         Due = $"""
             WITH k AS (
-                SELECT DISTINCT r.target FROM {s}.refresh_requests r
-                 WHERE r.requested_at <= statement_timestamp() - least($1::interval, $2::interval)),
+                SELECT r.target, min(r.requested_at) AS oldest, max(r.requested_at) AS newest
+                  FROM {s}.refresh_requests r GROUP BY r.target),
             d AS (
-                SELECT k.target, greatest(least(p.newest + $1, p.oldest + $2), q.last_run_at + $3, q.retry_at) AS due
-                  FROM k CROSS JOIN LATERAL (SELECT min(r.requested_at) AS oldest, max(r.requested_at) AS newest
-                                               FROM {s}.refresh_requests r WHERE r.target = k.target) p
-                  LEFT JOIN {s}.refresh_queue_state q ON q.target = k.target)
+                SELECT k.target, greatest(least(k.newest + $1, k.oldest + $2), q.last_run_at + $3, q.retry_at) AS due
+                  FROM k LEFT JOIN {s}.refresh_queue_state q ON q.target = k.target)
             SELECT d.target, extract(epoch FROM d.due - clock_timestamp())::float8 * 1000
-              FROM d WHERE d.due IS NOT NULL ORDER BY d.due LIMIT $4
-            """;
-        NextDue = $"""
-            SELECT extract(epoch FROM min(r.requested_at) + least($1::interval, $2::interval) - clock_timestamp())::float8 * 1000
-              FROM {s}.refresh_requests r WHERE r.requested_at > statement_timestamp() - least($1::interval, $2::interval)
+              FROM d ORDER BY d.due LIMIT $4
             """;
         Lock = $"""
             SELECT pg_try_advisory_xact_lock({ClaimLockClass}, hashtext($1)), clock_timestamp(),
@@ -104,20 +98,12 @@ internal sealed class DurableSql
     }
 
     /// <summary>
-    /// Targets that may be due, earliest due first, with how long until each is due (negative: overdue); $1 settle delay, $2
-    /// MaxWait, $3 MinInterval, $4 limit. A due target has a request older than the lesser of the settle delay and MaxWait, so
-    /// only those requests are scanned (by the <c>requested_at</c> index: the bound is <c>statement_timestamp()</c>, stable,
-    /// which an index condition can use, unlike <c>clock_timestamp()</c>), and each such target's own requests then read by
-    /// target: the cost follows the targets about to run, not the whole backlog. Targets held back by MinInterval or a retry
-    /// time come back not yet due.
+    /// Targets with pending requests, earliest due first, with how long until each is due (negative: overdue; the first not yet
+    /// due tells the worker when to look again); $1 settle delay, $2 MaxWait, $3 MinInterval, $4 limit. One pass over the
+    /// pending rows, aggregated by target: cheaper, under churn, than looking up each target's oldest and newest request by
+    /// index (a queue's indexes are full of entries of rows deleted since the last vacuum).
     /// </summary>
     public string Due { get; }
-
-    /// <summary>
-    /// How long until the earliest a target not seen by <see cref="Due"/> can be due: its newest request's age reaching the lesser
-    /// of the settle delay and MaxWait (NULL: none pending); $1 settle delay, $2 MaxWait. A lower bound: waking then is never late.
-    /// </summary>
-    public string NextDue { get; }
 
     /// <summary>
     /// Takes the target's claim lock for the transaction; the database clock; the target's consecutive failures. Also turns

@@ -92,7 +92,7 @@ CREATE TABLE IF NOT EXISTS "matview_refresh".schedule_runs (
 --   requested_at when the change was requested: the start of change-to-visible lag
 --   source       'app' (EnqueueAsync) or 'trigger' (a watched base table)
 -- No key: every enqueued row is an insertion into each index on the writer's path (tens of thousands a second under load), and
--- rows are read only by target and by age. (Tables created by earlier scripts have an id key; nothing reads it.)
+-- rows are read only by target. (Tables created by earlier scripts have an id key; nothing reads it.)
 CREATE TABLE IF NOT EXISTS "matview_refresh".refresh_requests (
     target       text        NOT NULL,
     first_day    date,
@@ -110,10 +110,6 @@ DO $ddl$ BEGIN
     END IF;
     -- (Earlier scripts made refresh_requests_target_idx, on (target, id), and the id key; they are left as they are: dropping
     -- them would lock the table against every writer. Drop them by hand once every instance runs this version.)
-    -- Workers look for due targets among requests older than the settle delay only (not every pending row).
-    IF to_regclass($n$"matview_refresh".refresh_requests_requested_at_idx$n$) IS NULL THEN
-        CREATE INDEX IF NOT EXISTS refresh_requests_requested_at_idx ON "matview_refresh".refresh_requests (requested_at);
-    END IF;
 END $ddl$;
 
 -- The durable workers' state per target (written only by workers, under the target's claim lock; writers never touch it):
