@@ -104,6 +104,7 @@ public sealed class DurableQueueUnitTests
             ["MatViewRefresh:Durable:Enabled"] = "true",
             ["MatViewRefresh:Durable:PollInterval"] = "00:00:00",
             ["MatViewRefresh:Durable:MaxConcurrentRuns"] = "0",
+            ["MatViewRefresh:Durable:MaxTargetsPerRun"] = "0",
             ["MatViewRefresh:Durable:Trigger"] = " ",
         }).Build();
         using var host = new HostBuilder().ConfigureServices(s => s.AddMatViewRefresh(configuration.GetSection("MatViewRefresh"))).Build();
@@ -111,6 +112,7 @@ public sealed class DurableQueueUnitTests
         var e = Assert.Throws<Microsoft.Extensions.Options.OptionsValidationException>(() => host.StartAsync().GetAwaiter().GetResult());
         Assert.Contains(e.Failures, f => f.StartsWith("MatViewRefresh:Durable:PollInterval is 00:00:00", StringComparison.Ordinal));
         Assert.Contains(e.Failures, f => f.StartsWith("MatViewRefresh:Durable:MaxConcurrentRuns is 0", StringComparison.Ordinal));
+        Assert.Contains(e.Failures, f => f.StartsWith("MatViewRefresh:Durable:MaxTargetsPerRun is 0", StringComparison.Ordinal));
         Assert.Contains(e.Failures, f => f.StartsWith("MatViewRefresh:Durable:Trigger is empty", StringComparison.Ordinal));
     }
 

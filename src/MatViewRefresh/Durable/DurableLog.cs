@@ -6,8 +6,8 @@ namespace MatViewRefresh;
 internal static partial class Log
 {
     [LoggerMessage(MatViewRefreshEventIds.DurableWorkerStarted, LogLevel.Information,
-        "Durable refresh worker started: up to {MaxConcurrentRuns} run(s) at once, polling every {PollInterval}, LISTEN/NOTIFY {ListenNotify}")]
-    public static partial void DurableWorkerStarted(ILogger logger, int maxConcurrentRuns, TimeSpan pollInterval, bool listenNotify);
+        "Durable refresh worker started: up to {MaxConcurrentRuns} run(s) at once of up to {MaxTargetsPerRun} target(s) each, polling every {PollInterval}, LISTEN/NOTIFY {ListenNotify}")]
+    public static partial void DurableWorkerStarted(ILogger logger, int maxConcurrentRuns, int maxTargetsPerRun, TimeSpan pollInterval, bool listenNotify);
 
     [LoggerMessage(MatViewRefreshEventIds.DurableRunSucceeded, LogLevel.Debug,
         "Durable run of {Target} covered {Requests} request(s) ({Days}); change-to-visible lag {LagMs:F0} ms")]

@@ -104,7 +104,7 @@ internal sealed partial class DurableRefreshWorker : BackgroundService
         }
 
         await Task.Yield();
-        Log.DurableWorkerStarted(_logger, _durable.MaxConcurrentRuns, _durable.PollInterval, _durable.ListenNotify);
+        Log.DurableWorkerStarted(_logger, _durable.MaxConcurrentRuns, _durable.MaxTargetsPerRun, _durable.PollInterval, _durable.ListenNotify);
         var listener = _durable.ListenNotify ? ListenAsync(stoppingToken) : Task.CompletedTask;
         try
         {
