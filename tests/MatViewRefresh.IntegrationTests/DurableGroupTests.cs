@@ -105,6 +105,31 @@ public sealed partial class DurableQueueTests
     }
 
     [Fact]
+    public async Task A_lock_held_on_one_targets_rows_fails_its_group_within_a_second_and_the_others_are_refreshed_while_it_waits_alone()
+    {
+        var services = Instance(maxConcurrentRuns: 2); // the fixture's LockTimeout is 20 s
+        var queue = services.GetRequiredService<IRefreshQueue>();
+        await db.ExecuteAsync("INSERT INTO q.mart SELECT g, 0, 0 FROM generate_series(1, 20) g");
+        await using var holder = await db.DataSource.OpenConnectionAsync();
+        await using var held = await holder.BeginTransactionAsync();
+        await using (var lockRow = new NpgsqlCommand("SELECT * FROM q.mart WHERE k = 5 FOR UPDATE", holder, held))
+        {
+            await lockRow.ExecuteNonQueryAsync();
+        }
+
+        await WriteDueAsync(queue, Enumerable.Range(1, 20), TimeSpan.FromMilliseconds(20));
+        await StartWorkerAsync(services);
+        await DatabaseFixture.EventuallyAsync(
+            async () => await db.ScalarAsync<long>("SELECT count(*) FROM q.mart WHERE k <> 5 AND n = 1") == 19,
+            "the other targets refreshed while key 5's row is locked (well within its 20 s lock timeout)", TimeSpan.FromSeconds(12));
+        Assert.Equal(0L, await db.ScalarAsync<long>("SELECT n FROM q.mart WHERE k = 5"));
+
+        await held.RollbackAsync(); // key 5, waiting alone, gets its lock
+        await QuiescentAsync();
+        Assert.Equal(0L, await db.ScalarAsync<long>(Mismatches));
+    }
+
+    [Fact]
     public async Task With_MaxTargetsPerRun_1_every_target_runs_in_its_own_transaction()
     {
         var services = Instance(maxConcurrentRuns: 1, maxTargetsPerRun: 1);

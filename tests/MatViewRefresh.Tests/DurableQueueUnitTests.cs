@@ -84,6 +84,15 @@ public sealed class DurableQueueUnitTests
         Assert.Equal(request + TimeSpan.FromMinutes(1), DurableTiming.Due(request, request, lastRun, request + TimeSpan.FromMinutes(1), options));
     }
 
+    [Theory]
+    [InlineData(0, 1000)] // none: a group still waits no longer than a second
+    [InlineData(250, 250)]
+    [InlineData(999, 999)]
+    [InlineData(1000, 1000)]
+    [InlineData(30_000, 1000)]
+    public void A_target_in_a_group_waits_for_a_lock_at_most_a_second_or_its_own_shorter_timeout(int lockTimeoutMs, int expectedMs) =>
+        Assert.Equal(TimeSpan.FromMilliseconds(expectedMs), DurableRefreshWorker.GroupLockTimeout(TimeSpan.FromMilliseconds(lockTimeoutMs)));
+
     [Fact]
     public void Backoff_doubles_from_FailureRetryDelay_and_stops_at_FailureRetryMaxDelay()
     {

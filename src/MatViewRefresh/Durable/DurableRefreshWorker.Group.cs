@@ -43,6 +43,15 @@ internal sealed partial class DurableRefreshWorker
     /// <summary>Targets offered to grouped claims: refreshed, found empty, failing (run alone), not due, held by another instance.</summary>
     internal IReadOnlyList<long> GroupStats => [.. _groupStats.Select(v => Interlocked.Read(ref v))];
 
+    /// <summary>
+    /// How long a target in a group waits for a lock (its refresh's <c>lock_timeout</c>): at most <see cref="MaxGroupLockWait"/>.
+    /// A lock held elsewhere on one target's rows must not hold up every target grouped with it for the full LockTimeout: the
+    /// group fails soon instead, and each target runs again alone, where the blocked one waits its full LockTimeout.
+    /// </summary>
+    internal static TimeSpan GroupLockTimeout(TimeSpan lockTimeout) => lockTimeout > TimeSpan.Zero && lockTimeout < MaxGroupLockWait ? lockTimeout : MaxGroupLockWait;
+
+    internal static readonly TimeSpan MaxGroupLockWait = TimeSpan.FromSeconds(1);
+
     private void LaunchGroup(List<(string Key, DurableRegistration Registration)> members, MaterializedViewRefresher refresher, CancellationToken cancellationToken)
     {
         // One order for every group: two groups that touch the same rows take their locks in the same order.
@@ -171,6 +180,7 @@ internal sealed partial class DurableRefreshWorker
             foreach (var member in members)
             {
                 member.Options = RunOptions(member.Registration, member.Days);
+                member.Options = member.Options with { LockTimeout = GroupLockTimeout(member.Options.LockTimeout ?? _lockTimeout) };
                 member.Command = await refresher.PrepareInTransactionAsync(member.Registration.Target, member.Options, cancellationToken).ConfigureAwait(false);
             }
 

@@ -48,6 +48,7 @@ internal sealed partial class DurableRefreshWorker : BackgroundService
     private TimeSpan _lastPollTook; // how long the last due query took (the loop's alone)
     private long _runs;
     private readonly string _defaultSchema;
+    private readonly TimeSpan _lockTimeout;
     private volatile bool _prepare; // grouped runs prepare their statements (MatViewRefreshOptions.PrepareStatements), until a pooler refuses
 
     public DurableRefreshWorker(
@@ -71,6 +72,7 @@ internal sealed partial class DurableRefreshWorker : BackgroundService
         _random = options.Value.Randomizer;
         _prepare = options.Value.PrepareStatements;
         _defaultSchema = options.Value.DefaultSchema;
+        _lockTimeout = options.Value.LockTimeout;
         _lastPrune = time.GetTimestamp();
     }
 
