@@ -1,4 +1,5 @@
 using System.Collections.Concurrent;
+using System.Globalization;
 using Npgsql;
 using NpgsqlTypes;
 
@@ -212,42 +213,53 @@ internal sealed partial class DurableRefreshWorker
         return true;
     }
 
-    /// <summary>Every member's refresh statements, in order, in one round trip; each member's last statement reports its refresh.</summary>
+    /// <summary>
+    /// Every member's refresh, in one round trip: function targets of one function (same parameter names and value types, same
+    /// timeouts) together in one statement (<see cref="RefreshSql.FunctionCalls"/>) when the function is known not to return a
+    /// set; every other member by its own statements, whose last one reports its refresh.
+    /// </summary>
     private async Task RefreshAllAsync(NpgsqlConnection connection, NpgsqlTransaction transaction, List<GroupMember> members, CancellationToken cancellationToken)
     {
+        var steps = await StepsAsync(connection, transaction, members, cancellationToken).ConfigureAwait(false);
         await using var batch = new NpgsqlBatch(connection, transaction) { Timeout = 0 };
-        foreach (var member in members)
+        foreach (var step in steps)
         {
-            foreach (var statement in member.Command!.Statements)
+            var command = new NpgsqlBatchCommand(step.Statement.CommandText);
+            foreach (var value in step.Statement.Parameters)
             {
-                var command = new NpgsqlBatchCommand(statement.CommandText);
-                foreach (var value in statement.Parameters)
-                {
-                    command.Parameters.Add(new NpgsqlParameter { Value = value ?? DBNull.Value });
-                }
-
-                batch.BatchCommands.Add(command);
+                command.Parameters.Add(new NpgsqlParameter { Value = value ?? DBNull.Value });
             }
+
+            batch.BatchCommands.Add(command);
         }
 
         // Not prepared: a function's result type may change when it is re-created, and a statement prepared before that fails
         // every later group on the connection ("cached plan must not change result type") while the target alone succeeds.
         await using var reader = await batch.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
-        var first = true;
-        foreach (var member in members)
+        for (var i = 0; i < steps.Count; i++)
         {
-            var statements = member.Command!.Statements.Count;
-            for (var s = 0; s < statements; s++)
+            if (i > 0)
             {
-                if (!first)
+                await reader.NextResultAsync(cancellationToken).ConfigureAwait(false);
+            }
+
+            var step = steps[i];
+            if (step.Reports is { } one && await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
+            {
+                one.Execution = NpgsqlRefreshExecutor.Read(reader);
+            }
+            else if (step.Together is { } many)
+            {
+                var rows = 0;
+                while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
                 {
-                    await reader.NextResultAsync(cancellationToken).ConfigureAwait(false);
+                    many[(int)reader.GetInt64(0) - 1].Execution = NpgsqlRefreshExecutor.Read(reader);
+                    rows++;
                 }
 
-                first = false;
-                if (s == statements - 1 && await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
+                if (rows != many.Count)
                 {
-                    member.Execution = NpgsqlRefreshExecutor.Read(reader);
+                    throw new InvalidOperationException($"{many[0].Key} and {many.Count - 1} other target(s) of its function reported {rows} refresh(es).");
                 }
             }
         }
@@ -256,6 +268,105 @@ internal sealed partial class DurableRefreshWorker
         {
         }
     }
+
+    /// <summary>The statements of <see cref="RefreshAllAsync"/>, in order, with the member(s) each one reports for.</summary>
+    private async Task<List<GroupStep>> StepsAsync(NpgsqlConnection connection, NpgsqlTransaction transaction, List<GroupMember> members, CancellationToken cancellationToken)
+    {
+        var steps = new List<GroupStep>();
+        foreach (var shape in members.GroupBy(CallShape))
+        {
+            var together = shape.Key is { } key && shape.Count() > 1
+                && !await ReturnsSetAsync(connection, transaction, shape.First().Command!.Target.Name, cancellationToken).ConfigureAwait(false);
+            if (!together)
+            {
+                foreach (var member in shape)
+                {
+                    var statements = member.Command!.Statements;
+                    for (var s = 0; s < statements.Count; s++)
+                    {
+                        steps.Add(new GroupStep(statements[s], s == statements.Count - 1 ? member : null, null));
+                    }
+                }
+
+                continue;
+            }
+
+            var list = shape.ToList();
+            var first = list[0].Command!;
+            var names = first.Target.Parameters.Select(p => p.Name).ToList();
+            var values = names.Select((_, i) =>
+            {
+                var array = Array.CreateInstance(first.Target.Parameters[i].Value!.GetType(), list.Count);
+                for (var m = 0; m < list.Count; m++)
+                {
+                    array.SetValue(list[m].Command!.Target.Parameters[i].Value, m);
+                }
+
+                return array;
+            }).ToList();
+
+            // statement_timeout is armed when a statement starts: the one statement gets every target's share of it.
+            var timeout = first.StatementTimeout <= TimeSpan.Zero ? TimeSpan.Zero : first.StatementTimeout * list.Count;
+            steps.Add(new GroupStep(new RefreshStatement("SELECT set_config('statement_timeout', $1, true)", [RefreshSql.Milliseconds(timeout)]), null, null));
+            steps.Add(new GroupStep(
+                RefreshSql.FunctionCalls(first.Target.Name, names, values, [.. list.Select(m => m.Command!.LockKey)], first.LockTimeout, _sql.LogSchema),
+                null,
+                list));
+        }
+
+        return steps;
+    }
+
+    /// <summary>
+    /// What function targets must share to be refreshed by one statement: the function, parameter names and value types (no
+    /// nulls: an array needs one type; common types only), timeouts and the refresher lock's behaviour. <see langword="null"/>: runs by its own statements.
+    /// </summary>
+    private static string? CallShape(GroupMember member)
+    {
+        var command = member.Command!;
+        var target = command.Target;
+        if (target.Kind != RefreshTargetKind.Function || command.WaitForLock || !target.Parameters.All(p => p.Value is { } value && ArrayTypes.Contains(value.GetType())))
+        {
+            return null;
+        }
+
+        return string.Join(
+            '\0',
+            [target.Name.ToString(), command.LockTimeout.Ticks.ToString(CultureInfo.InvariantCulture), command.StatementTimeout.Ticks.ToString(CultureInfo.InvariantCulture),
+             .. target.Parameters.Select(p => p.Name + "\u0001" + p.Value!.GetType().FullName)]);
+    }
+
+    // Parameter value types sent as arrays for a call of many targets (others: each target by its own statements).
+    private static readonly HashSet<Type> ArrayTypes =
+    [
+        typeof(short), typeof(int), typeof(long), typeof(decimal), typeof(double), typeof(float), typeof(bool), typeof(string), typeof(Guid),
+        typeof(DateOnly), typeof(DateTime), typeof(DateTimeOffset), typeof(TimeSpan),
+    ];
+
+    /// <summary>Whether any function of that name returns a set (asked once a minute per name; unknown counts as yes).</summary>
+    private async Task<bool> ReturnsSetAsync(NpgsqlConnection connection, NpgsqlTransaction transaction, QualifiedName function, CancellationToken cancellationToken)
+    {
+        var now = _time.GetUtcNow();
+        if (_returnsSet.TryGetValue(function, out var known) && known.Until > now)
+        {
+            return known.ReturnsSet;
+        }
+
+        await using var command = new NpgsqlCommand(
+            "SELECT coalesce(bool_or(p.proretset), true) FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace WHERE n.nspname = $1 AND p.proname = $2",
+            connection,
+            transaction);
+        command.Parameters.Add(new() { Value = function.Schema });
+        command.Parameters.Add(new() { Value = function.Name });
+        var returnsSet = (bool)(await command.ExecuteScalarAsync(cancellationToken).ConfigureAwait(false))!;
+        _returnsSet[function] = (returnsSet, now + TimeSpan.FromMinutes(1));
+        return returnsSet;
+    }
+
+    private readonly ConcurrentDictionary<QualifiedName, (bool ReturnsSet, DateTimeOffset Until)> _returnsSet = new();
+
+    /// <summary>One statement of a group's refreshes, and the member it reports for (its last statement) or the members it refreshes together.</summary>
+    private sealed record GroupStep(RefreshStatement Statement, GroupMember? Reports, List<GroupMember>? Together);
 
     /// <summary>
     /// The function members' log and history rows (one statement), the window members' lags, the state when MinInterval needs

@@ -12,6 +12,7 @@ internal sealed class DurableSql
 
     public DurableSql(string schema)
     {
+        LogSchema = schema;
         var s = SqlIdentifier.Quote(schema);
         Due = $"""
             WITH k AS (
@@ -96,6 +97,9 @@ internal sealed class DurableSql
                AND NOT EXISTS (SELECT 1 FROM {s}.refresh_requests r WHERE r.target = q.target)
             """;
     }
+
+    /// <summary>The log schema's name (unquoted).</summary>
+    public string LogSchema { get; }
 
     /// <summary>
     /// Targets with pending requests, earliest due first, with how long until each is due (negative: overdue; the first not yet

@@ -63,24 +63,19 @@ internal sealed partial class MaterializedViewRefresher
         }
 
         var reason = execution.ModeReason ?? (target.Kind == RefreshTargetKind.Function ? "function call" : null);
-        var result = new RefreshResult
-        {
-            Target = target,
-            Outcome = RefreshOutcome.Succeeded,
-            RequestedMode = options.Mode ?? _options.DefaultMode,
-            ModeUsed = execution.Mode,
-            ModeReason = reason,
-            Attempts = 1,
-            StartedAt = startedAt,
-            FinishedAt = finishedAt,
-            DataAsOf = execution.DataAsOf,
-            RefreshedAt = execution.RefreshedAt,
-            ServerDuration = execution.ServerDuration,
-            RowCount = execution.RowCount,
-            StrategyUsed = execution.Strategy,
-            RowsDeleted = execution.RowsDeleted,
-            RowsInserted = execution.RowsInserted,
-        };
+        var result = Reported(
+            new RefreshResult
+            {
+                Target = target,
+                Outcome = RefreshOutcome.Succeeded,
+                RequestedMode = options.Mode ?? _options.DefaultMode,
+                ModeUsed = execution.Mode,
+                ModeReason = reason,
+                Attempts = 1,
+                StartedAt = startedAt,
+                FinishedAt = finishedAt,
+            },
+            execution);
         Log.RefreshSucceeded(_logger, target.ToString(), RefreshTelemetry.ModeTag(result.ModeUsed), reason ?? string.Empty, result.Duration.TotalMilliseconds, 1);
 
         // Its span, after the fact (named as RefreshAsync's: by the target, never its scope).

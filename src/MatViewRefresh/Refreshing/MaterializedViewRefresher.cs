@@ -334,16 +334,7 @@ internal sealed partial class MaterializedViewRefresher : IMaterializedViewRefre
                 context,
                 (Refresher: this, Run: run)).ConfigureAwait(false);
 
-            var result = Result(RefreshOutcome.Succeeded) with
-            {
-                DataAsOf = execution.DataAsOf,
-                RefreshedAt = execution.RefreshedAt,
-                ServerDuration = execution.ServerDuration,
-                RowCount = execution.RowCount,
-                StrategyUsed = execution.Strategy,
-                RowsDeleted = execution.RowsDeleted,
-                RowsInserted = execution.RowsInserted,
-            };
+            var result = Reported(Result(RefreshOutcome.Succeeded), execution);
             Log.RefreshSucceeded(_logger, name, RefreshTelemetry.ModeTag(result.ModeUsed), run.Reason ?? string.Empty, result.Duration.TotalMilliseconds, run.Attempts);
             await PruneIfDueAsync(target).ConfigureAwait(false);
             return Finish(result, activity);
@@ -469,6 +460,18 @@ internal sealed partial class MaterializedViewRefresher : IMaterializedViewRefre
             System.Runtime.ExceptionServices.ExceptionDispatchInfo.Throw(failure);
         }
     }
+
+    /// <summary><paramref name="result"/> with what the refresh transaction reported.</summary>
+    private static RefreshResult Reported(RefreshResult result, RefreshExecution execution) => result with
+    {
+        DataAsOf = execution.DataAsOf,
+        RefreshedAt = execution.RefreshedAt,
+        ServerDuration = execution.ServerDuration,
+        RowCount = execution.RowCount,
+        StrategyUsed = execution.Strategy,
+        RowsDeleted = execution.RowsDeleted,
+        RowsInserted = execution.RowsInserted,
+    };
 
     /// <summary>The refresh transaction of the run's next attempt.</summary>
     private RefreshCommand CommandOf(RefreshRun run) => run.Target.Kind == RefreshTargetKind.Window ? WindowCommand(run) : RefreshSql.Refresh(

@@ -78,6 +78,30 @@ internal static class RefreshSql
     }
 
     /// <summary>
+    /// Many targets of one function (same parameter names, each parameter's values of one type, in <paramref name="values"/>:
+    /// one typed array per parameter) refreshed by one statement, row by row in order: for each target,
+    /// <c>begin_refresh</c> (its refresher lock <paramref name="keys"/>, never waiting; <paramref name="lockTimeout"/>), the
+    /// call, then what <see cref="FunctionLogDeferred"/> reads back, with the target's position (<c>n</c>, from 1). One
+    /// statement instead of three per target, and the function's plan is made once for all of them (an SQL-language
+    /// function's is otherwise made again at every call). The function must not return a set (each target is one row).
+    /// A statement timeout armed before the statement bounds the whole of it.
+    /// </summary>
+    public static RefreshStatement FunctionCalls(
+        QualifiedName function, IReadOnlyList<string> parameterNames, IReadOnlyList<Array> values, long[] keys, TimeSpan lockTimeout, string logSchema)
+    {
+        var schema = SqlIdentifier.Quote(logSchema);
+        var arguments = string.Join(", ", parameterNames.Select((p, i) => $"{SqlIdentifier.Quote(p)} => t.p{i}"));
+        var columns = string.Concat(parameterNames.Select((_, i) => $", p{i}"));
+        var arrays = string.Concat(parameterNames.Select((_, i) => $", ${i + 3}"));
+        return new RefreshStatement(
+            $"SELECT t.n, {schema}.begin_refresh(t.refresh_key, false, $2, current_setting('statement_timeout')), {function.ToSql()}({arguments}), " +
+            "current_setting('matview_refresh.data_as_of')::timestamptz AS data_as_of, clock_timestamp() AS refreshed_at, " +
+            "extract(epoch FROM clock_timestamp() - current_setting('matview_refresh.started_at')::timestamptz)::float8 * 1000 AS duration_ms " +
+            $"FROM unnest($1::bigint[]{arrays}) WITH ORDINALITY AS t(refresh_key{columns}, n)",
+            [keys, Milliseconds(lockTimeout), .. values]);
+    }
+
+    /// <summary>
     /// The log and history rows of many successful function refreshes, as <c>finish_refresh</c> writes them, in one statement:
     /// $1 targets, $2 scopes, $3 when each started, $4 its data as of, $5 when it finished, $6 the oldest request it covered
     /// (its change-to-visible lag is measured to now, just before the caller commits; NULL: none), $7 the trigger, $8 the mode
