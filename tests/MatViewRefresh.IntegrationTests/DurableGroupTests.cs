@@ -130,6 +130,42 @@ public sealed partial class DurableQueueTests
     }
 
     [Fact]
+    public async Task Targets_of_a_function_returning_a_set_are_grouped_by_their_own_statements_and_none_fails_its_group()
+    {
+        var logs = new RecordingLoggerProvider();
+        var services = Instance(maxConcurrentRuns: 1, logs: logs);
+        var queue = services.GetRequiredService<IRefreshQueue>();
+        await db.ExecuteAsync("""
+            CREATE OR REPLACE FUNCTION q.refresh_set(k int) RETURNS SETOF int LANGUAGE sql AS $$
+                INSERT INTO q.mart (k, n, total) SELECT refresh_set.k, count(*), coalesce(sum(s.v), 0) FROM q.src s WHERE s.k = refresh_set.k
+                ON CONFLICT (k) DO UPDATE SET n = EXCLUDED.n, total = EXCLUDED.total;
+                SELECT 1 WHERE false; -- no rows: called for many targets in one statement, it would leave no row for them
+            $$;
+            """);
+        await using (var connection = await db.DataSource.OpenConnectionAsync())
+        await using (var transaction = await connection.BeginTransactionAsync())
+        {
+            await using (var insert = new NpgsqlCommand("INSERT INTO q.src (k, v) SELECT g, g FROM generate_series(1, 6) g", connection, transaction))
+            {
+                await insert.ExecuteNonQueryAsync();
+            }
+
+            await queue.EnqueueAsync(Enumerable.Range(1, 6).Select(k => RefreshTarget.Function("q.refresh_set", ("k", k))), transaction, CancellationToken.None);
+            await transaction.CommitAsync();
+        }
+
+        await DatabaseFixture.EventuallyAsync(
+            async () => await db.ScalarAsync<long>("SELECT count(*) FROM matview_refresh.refresh_requests WHERE requested_at < clock_timestamp() - interval '20 ms'") == 6,
+            "every request settled");
+        await StartWorkerAsync(services);
+        await QuiescentAsync();
+
+        Assert.Equal(0L, await db.ScalarAsync<long>(Mismatches));
+        Assert.Equal(1L, await db.ScalarAsync<long>(SuccessfulRunsByTransaction)); // one group
+        Assert.DoesNotContain(logs.Events, e => e.Id.Id == MatViewRefreshEventIds.DurableGroupFailed);
+    }
+
+    [Fact]
     public async Task With_MaxTargetsPerRun_1_every_target_runs_in_its_own_transaction()
     {
         var services = Instance(maxConcurrentRuns: 1, maxTargetsPerRun: 1);
@@ -186,7 +222,6 @@ public sealed partial class DurableQueueTests
         await using (var locks = new NpgsqlCommand(sql.LockGroup, connection, transaction))
         {
             locks.Parameters.Add(new() { NpgsqlDbType = NpgsqlDbType.Array | NpgsqlDbType.Text, Value = offered });
-            locks.Parameters.Add(new() { Value = offered.Select(t => RefreshSql.LockKey(RefreshTarget.View("public." + t))).ToArray() });
             await locks.ExecuteNonQueryAsync();
         }
 
@@ -196,6 +231,7 @@ public sealed partial class DurableQueueTests
             claim.Parameters.Add(new() { Value = TimeSpan.FromSeconds(1) });
             claim.Parameters.Add(new() { Value = TimeSpan.FromSeconds(1) });
             claim.Parameters.Add(new() { Value = TimeSpan.Zero });
+            claim.Parameters.Add(new() { Value = offered.Select(t => RefreshSql.LockKey(RefreshTarget.View("public." + t))).ToArray() });
             await using var reader = await claim.ExecuteReaderAsync();
             while (await reader.ReadAsync())
             {
@@ -206,9 +242,20 @@ public sealed partial class DurableQueueTests
         Assert.Equal((true, true, true, 2L), rows["due"]);
         Assert.Equal((true, false, true, 0L), rows["fresh"]); // settles for another second
         Assert.Equal((true, false, false, 0L), rows["held"]); // another instance has it
-        Assert.Equal((true, false, false, 0L), rows["refreshing"]); // a refresh of it (manual, scheduled) is running
+        Assert.Equal((true, true, false, 0L), rows["refreshing"]); // due, but a refresh of it (manual, scheduled) is running
         Assert.Equal((false, true, true, 0L), rows["failing"]); // runs alone
         Assert.Equal((true, false, true, 0L), rows["gone"]); // nothing pending: run by another instance since the list was read
+        // Refresher locks are held for the targets the group will refresh, not for the ones it passes over.
+        await using (var probe = new NpgsqlCommand("SELECT pg_try_advisory_xact_lock($1), pg_try_advisory_xact_lock($2)", holder, held))
+        {
+            probe.Parameters.Add(new() { Value = RefreshSql.LockKey(RefreshTarget.View("public.due")) });
+            probe.Parameters.Add(new() { Value = RefreshSql.LockKey(RefreshTarget.View("public.fresh")) });
+            await using var reader = await probe.ExecuteReaderAsync();
+            await reader.ReadAsync();
+            Assert.False(reader.GetBoolean(0));
+            Assert.True(reader.GetBoolean(1));
+        }
+
         Assert.Equal(7L, await db.ScalarAsync<long>("SELECT count(*) FROM matview_refresh.refresh_requests")); // not yet committed
         await transaction.CommitAsync();
         Assert.Equal(

@@ -7,8 +7,8 @@ namespace MatViewRefresh;
 
 /// <summary>
 /// Grouped runs (<see cref="DurableRefreshOptions.MaxTargetsPerRun"/>): several due function and window targets claimed and
-/// refreshed in one transaction of the worker's, in two round trips — the claim, then every refresh, the lags, the state and
-/// COMMIT. The requests a group covers are deleted exactly when its refreshes commit. A group that fails rolls back whole and its
+/// refreshed in one transaction of the worker's, in three round trips — the claim; every refresh (a function's targets by one
+/// statement); the log and history rows, lags, state and COMMIT. The requests a group covers are deleted exactly when its refreshes commit. A group that fails rolls back whole and its
 /// targets run again one at a time (<see cref="DurableRefreshWorker.RunAsync"/>, in the worker's free slots), so a failing target
 /// is found, backed off and kept out of later groups (a target with consecutive failures always runs alone).
 /// </summary>
@@ -26,16 +26,41 @@ internal sealed partial class DurableRefreshWorker
         }
     }
 
-    /// <summary>The next target to run alone, if it is no longer held by the group that set it aside.</summary>
-    private bool TryTakeAlone(out (string Key, DurableRegistration Registration) alone)
+    /// <summary>Starts, while there is room, the targets waiting to run alone that their group has let go of (in order; the others wait).</summary>
+    private int LaunchAlone(int free, CancellationToken cancellationToken)
     {
-        if (_alone.TryPeek(out alone) && !_running.ContainsKey(alone.Key) && _alone.TryDequeue(out alone))
+        for (var waiting = _alone.Count; waiting > 0 && free > 0 && _alone.TryDequeue(out var alone); waiting--)
         {
+            if (_running.ContainsKey(alone.Key))
+            {
+                _alone.Enqueue(alone); // its group still runs
+                continue;
+            }
+
             _aloneKeys.TryRemove(alone.Key, out _);
-            return true;
+            Launch(alone.Key, alone.Registration, cancellationToken);
+            free--;
         }
 
-        return false;
+        return free;
+    }
+
+    // Targets whose statement failed a group (or whose lock wait did): run alone, not grouped, until then (monotonic ticks).
+    // Their runs alone may well succeed — a lock held for seconds, a conflict with another target of the group —, so their
+    // failure count cannot keep them out of groups.
+    private readonly ConcurrentDictionary<string, long> _notGrouped = new(StringComparer.Ordinal);
+    private static readonly TimeSpan NotGroupedFor = TimeSpan.FromMinutes(2);
+
+    private bool Groupable(string key) =>
+        !_notGrouped.TryGetValue(key, out var until) || (until <= _time.GetTimestamp() && !_notGrouped.TryRemove(new KeyValuePair<string, long>(key, until)));
+
+    private void NotGrouped(IEnumerable<GroupMember> members)
+    {
+        var until = _time.GetTimestamp() + (long)(NotGroupedFor.TotalSeconds * _time.TimestampFrequency);
+        foreach (var member in members.Where(_ => _notGrouped.Count < MaxRemembered))
+        {
+            _notGrouped[member.Key] = until;
+        }
     }
 
     // Targets offered to grouped claims, by what the claim found: refreshed, empty, failing (run alone), not due, held elsewhere.
@@ -127,17 +152,17 @@ internal sealed partial class DurableRefreshWorker
         await using var batch = new NpgsqlBatch(connection, transaction);
         var locks = new NpgsqlBatchCommand(_sql.LockGroup);
         locks.Parameters.Add(new() { NpgsqlDbType = NpgsqlDbType.Array | NpgsqlDbType.Text, Value = members.Select(m => m.Key).ToArray() });
-        locks.Parameters.Add(new()
-        {
-            NpgsqlDbType = NpgsqlDbType.Array | NpgsqlDbType.Bigint,
-            Value = members.Select(m => RefreshSql.LockKey(m.Registration.Target.WithDefaultSchema(_defaultSchema))).ToArray(),
-        });
         batch.BatchCommands.Add(locks);
         var claim = new NpgsqlBatchCommand(_sql.ClaimGroup);
         claim.Parameters.Add(new() { NpgsqlDbType = NpgsqlDbType.Array | NpgsqlDbType.Text, Value = members.Select(m => m.Key).ToArray() });
         claim.Parameters.Add(new() { NpgsqlDbType = NpgsqlDbType.Interval, Value = _timing.DelayMin });
         claim.Parameters.Add(new() { NpgsqlDbType = NpgsqlDbType.Interval, Value = _timing.MaxWait });
         claim.Parameters.Add(new() { NpgsqlDbType = NpgsqlDbType.Interval, Value = _timing.MinInterval });
+        claim.Parameters.Add(new()
+        {
+            NpgsqlDbType = NpgsqlDbType.Array | NpgsqlDbType.Bigint,
+            Value = members.Select(m => RefreshSql.LockKey(m.Registration.Target.WithDefaultSchema(_defaultSchema))).ToArray(),
+        });
         batch.BatchCommands.Add(claim);
         await PrepareAsync(batch, cancellationToken).ConfigureAwait(false);
         await using var reader = await batch.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
@@ -233,6 +258,29 @@ internal sealed partial class DurableRefreshWorker
             batch.BatchCommands.Add(command);
         }
 
+        try
+        {
+            await ReadAllAsync(batch, steps, cancellationToken).ConfigureAwait(false);
+        }
+        catch (PostgresException e) when (e.BatchCommand is { } failed && batch.BatchCommands.IndexOf(failed) is var index and >= 0)
+        {
+            // The statement that failed names the target(s) at fault: kept out of groups for a while (the group runs again alone).
+            var step = steps[index];
+            if (step.Reports is { } one)
+            {
+                NotGrouped([one]);
+            }
+            else if (step.Together is { } many && e.SqlState is "55P03" or "57014" or "40P01")
+            {
+                NotGrouped(many); // a lock wait, a timeout or a deadlock in a call of many: which target is unknown
+            }
+
+            throw;
+        }
+    }
+
+    private static async Task ReadAllAsync(NpgsqlBatch batch, List<GroupStep> steps, CancellationToken cancellationToken)
+    {
         // Not prepared: a function's result type may change when it is re-created, and a statement prepared before that fails
         // every later group on the connection ("cached plan must not change result type") while the target alone succeeds.
         await using var reader = await batch.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
@@ -379,6 +427,11 @@ internal sealed partial class DurableRefreshWorker
         var functions = members.Where(m => m.Command!.Target.Kind == RefreshTargetKind.Function).ToList();
         var windows = members.Where(m => m.Command!.Target.Kind != RefreshTargetKind.Function).ToList();
         await using var batch = new NpgsqlBatch(connection, transaction);
+
+        // The last target's timeouts (set by its begin_refresh, for the rest of the transaction) are not the commit's.
+        var timeouts = new NpgsqlBatchCommand("SELECT set_config('lock_timeout', $1, true), set_config('statement_timeout', '0', true)");
+        timeouts.Parameters.Add(new() { NpgsqlDbType = NpgsqlDbType.Text, Value = RefreshSql.Milliseconds(_lockTimeout) });
+        batch.BatchCommands.Add(timeouts);
         if (functions.Count > 0)
         {
             var record = new NpgsqlBatchCommand(_sql.RecordMany);
@@ -414,6 +467,7 @@ internal sealed partial class DurableRefreshWorker
 
         batch.BatchCommands.Add(new NpgsqlBatchCommand("COMMIT")); // skipped by the server if a statement before it fails
         await using var reader = await batch.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
+        await reader.NextResultAsync(cancellationToken).ConfigureAwait(false); // past the timeouts
         foreach (var lagged in new[] { functions, windows }.Where(l => l.Count > 0))
         {
             while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))

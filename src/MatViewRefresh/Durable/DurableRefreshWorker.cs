@@ -18,7 +18,7 @@ internal sealed partial class DurableRefreshWorker : BackgroundService
     private const int MaxRemembered = 10_000;
 
     // The queue is read again no sooner than this many times the last read took (at most a fifth of one connection's time),
-    // but never more than MaxReadSpacing later.
+    // but not more than MaxReadSpacing later unless reads are that slow on average.
     private const int ReadSpacing = 4;
     private static readonly TimeSpan MaxReadSpacing = TimeSpan.FromSeconds(2);
     private static readonly TimeSpan PruneEvery = TimeSpan.FromMinutes(1);
@@ -46,6 +46,7 @@ internal sealed partial class DurableRefreshWorker : BackgroundService
     private long _lastPrune;
     private long _lastPoll;
     private TimeSpan _lastPollTook; // how long the last due query took (the loop's alone)
+    private TimeSpan _usualPollTook; // its moving average
     private long _runs;
     private readonly string _defaultSchema;
     private readonly TimeSpan _lockTimeout;
@@ -156,16 +157,15 @@ internal sealed partial class DurableRefreshWorker : BackgroundService
         }
 
         // Targets of failed groups (and failing ones set aside) first, each alone.
-        while (free > 0 && TryTakeAlone(out var alone))
-        {
-            Launch(alone.Key, alone.Registration, cancellationToken);
-            free--;
-        }
+        free = LaunchAlone(free, cancellationToken);
 
         var wait = _durable.PollInterval;
         var since = _time.GetElapsedTime(_lastPoll);
+        // One read slowed by a stall must not stop reading for long; reads slow on average (a large backlog) are spaced all the same.
         var spacing = _lastPollTook * ReadSpacing;
-        spacing = spacing < MaxReadSpacing ? spacing : MaxReadSpacing; // one read slowed by a stall must not stop reading for long
+        var usual = _usualPollTook * ReadSpacing;
+        var cap = usual > MaxReadSpacing ? usual : MaxReadSpacing;
+        spacing = spacing < cap ? spacing : cap;
         if (_ready.Count == 0 && since < spacing)
         {
             return spacing - since; // newly due targets wait a little: reading them at once would take the CPU the runs need
@@ -183,9 +183,9 @@ internal sealed partial class DurableRefreshWorker : BackgroundService
         var skipped = false;
         while (free > 0 && _ready.TryDequeue(out var target))
         {
-            if (_running.ContainsKey(target) || _notBefore.ContainsKey(target))
+            if (_running.ContainsKey(target) || _notBefore.ContainsKey(target) || _aloneKeys.ContainsKey(target))
             {
-                continue;
+                continue; // running, held back, or waiting to run alone
             }
 
             if (_queue.Resolve(target) is not { } registration)
@@ -195,7 +195,7 @@ internal sealed partial class DurableRefreshWorker : BackgroundService
                 continue;
             }
 
-            if (groups is null || registration.Target.Kind is not (RefreshTargetKind.Function or RefreshTargetKind.Window))
+            if (groups is null || registration.Target.Kind is not (RefreshTargetKind.Function or RefreshTargetKind.Window) || !Groupable(target))
             {
                 if (free == 1 && group.Count > 0)
                 {
@@ -278,6 +278,7 @@ internal sealed partial class DurableRefreshWorker : BackgroundService
         }
 
         _lastPollTook = _time.GetElapsedTime(_lastPoll);
+        _usualPollTook = _usualPollTook == TimeSpan.Zero ? _lastPollTook : (_usualPollTook * 0.8) + (_lastPollTook * 0.2);
 
         // Earliest due first, shuffled only within blocks of one round of runs: instances reading the same list then seldom try
         // the same targets at once, and no due target waits behind later ones (a whole-list shuffle left some at the back of

@@ -41,21 +41,24 @@ internal sealed class DurableSql
         LockGroup = $"""
             SELECT clock_timestamp(), set_config('idle_in_transaction_session_timeout', '0', true),
                    set_config('matview_refresh.claimed', coalesce((
-                       SELECT array_agg(t.target)::text FROM unnest($1::text[], $2::bigint[]) AS t(target, refresh_key)
-                        WHERE CASE WHEN pg_try_advisory_xact_lock({ClaimLockClass}, hashtext(t.target)) THEN pg_try_advisory_xact_lock(t.refresh_key) ELSE false END),
+                       SELECT array_agg(t.target)::text FROM unnest($1::text[]) AS t(target) WHERE pg_try_advisory_xact_lock({ClaimLockClass}, hashtext(t.target))),
                        ARRAY[]::text[]::text), true)
             """;
         ClaimGroup = $"""
             WITH c AS MATERIALIZED (
-                SELECT t.target, coalesce(t.target = ANY (current_setting('matview_refresh.claimed', true)::text[]), false) AS locked
-                  FROM unnest($1::text[]) AS t(target)),
-            s AS MATERIALIZED (
-                SELECT c.target, c.locked, coalesce(q.failures, 0) = 0 AS healthy,
+                SELECT t.target, t.refresh_key, coalesce(t.target = ANY (current_setting('matview_refresh.claimed', true)::text[]), false) AS locked
+                  FROM unnest($1::text[], $5::bigint[]) AS t(target, refresh_key)),
+            s0 AS MATERIALIZED (
+                SELECT c.target, c.refresh_key, c.locked, coalesce(q.failures, 0) = 0 AS healthy,
                        c.locked AND coalesce(greatest(least(p.newest + $2, p.oldest + $3), q.last_run_at + $4, q.retry_at) <= clock_timestamp(), false) AS due
                   FROM c LEFT JOIN {s}.refresh_queue_state q ON q.target = c.target
                   LEFT JOIN LATERAL (SELECT min(r.requested_at) AS oldest, max(r.requested_at) AS newest
                                        FROM {s}.refresh_requests r WHERE c.locked AND r.target = c.target) p ON true),
-            d AS (DELETE FROM {s}.refresh_requests r WHERE r.target = ANY (ARRAY(SELECT s.target FROM s WHERE s.due AND s.healthy))
+            s AS MATERIALIZED (
+                SELECT s0.target, s0.healthy, s0.due,
+                       s0.locked AND CASE WHEN s0.due AND s0.healthy THEN pg_try_advisory_xact_lock(s0.refresh_key) ELSE true END AS locked
+                  FROM s0),
+            d AS (DELETE FROM {s}.refresh_requests r WHERE r.target = ANY (ARRAY(SELECT s.target FROM s WHERE s.locked AND s.due AND s.healthy))
                   RETURNING r.target, r.first_day, r.last_day, r.full_refresh, r.requested_at),
             e AS (SELECT d.*, d.first_day IS NOT NULL AND NOT (isfinite(d.first_day) AND isfinite(d.last_day)
                                   AND d.first_day >= DATE '0001-01-01' AND d.last_day < DATE '9999-12-31') AS beyond FROM d)
@@ -129,21 +132,21 @@ internal sealed class DurableSql
 
     /// <summary>
     /// The first statement of a grouped run's claim: the database clock; <c>idle_in_transaction_session_timeout</c> off (see
-    /// <see cref="Lock"/>); and, for each of the targets $1, its claim lock tried and, if taken, its refresher lock $2 (the
-    /// refresher's one-key lock, <see cref="RefreshSql.LockKey"/>: a target a manual or scheduled refresh holds is passed over
-    /// rather than failing the group). The targets locked both ways are kept in the transaction's setting
-    /// <c>matview_refresh.claimed</c> for <see cref="ClaimGroup"/>, the next statement of the same round trip: its snapshot
-    /// is taken after these locks, so what it reads of a locked target (its requests, its state) is what the last run of it left.
+    /// <see cref="Lock"/>); each of the targets $1's claim lock tried. The targets locked are kept in the transaction's setting
+    /// <c>matview_refresh.claimed</c> for <see cref="ClaimGroup"/>, the next statement of the same round trip: its snapshot is
+    /// taken after these locks, so what it reads of a locked target (its requests, its state) is what the last run of it left.
     /// </summary>
     public string LockGroup { get; }
 
     /// <summary>
     /// The second statement of a grouped run's claim, $1 the targets ($2 settle delay, $3 MaxWait, $4 MinInterval, as in
-    /// <see cref="Due"/>): each target <see cref="LockGroup"/> locked is checked to be still due (the list may be a moment old,
-    /// and another instance may have run it since), and the requests of the locked, due and healthy ones (no consecutive
-    /// failures) are deleted, uncommitted. One row per target and run of days: target, healthy, due (locked and due), locked,
-    /// first day, last day, any full, requests, oldest request. A locked target due but failing lately runs alone, after the
-    /// group; one not due is left for a later read.
+    /// <see cref="Due"/>; $5 their refresher locks, <see cref="RefreshSql.LockKey"/>): each target <see cref="LockGroup"/>
+    /// locked is checked to be still due (the list may be a moment old, and another instance may have run it since); a due
+    /// and healthy one (no consecutive failures) also has its refresher lock tried — a target a manual or scheduled refresh is
+    /// running counts as not locked, passed over rather than failing the group —, and the requests of those locked both ways
+    /// are deleted, uncommitted. One row per target and run of days: target, healthy, due, locked, first day, last day, any
+    /// full, requests, oldest request. A locked target due but failing lately runs alone, after the group; one not due is
+    /// left for a later read. (No refresher lock is taken for a target the group will not refresh.)
     /// </summary>
     public string ClaimGroup { get; }
 
