@@ -8,9 +8,10 @@ namespace MatViewRefresh;
 /// <summary>
 /// Grouped runs (<see cref="DurableRefreshOptions.MaxTargetsPerRun"/>): several due function and window targets claimed and
 /// refreshed in one transaction of the worker's, in three round trips — the claim; every refresh (a function's targets by one
-/// statement); the log and history rows, lags, state and COMMIT. The requests a group covers are deleted exactly when its refreshes commit. A group that fails rolls back whole and its
-/// targets run again one at a time (<see cref="DurableRefreshWorker.RunAsync"/>, in the worker's free slots), so a failing target
-/// is found, backed off and kept out of later groups (a target with consecutive failures always runs alone).
+/// statement); the log and history rows, lags, state and COMMIT. The requests a group covers are deleted exactly when its
+/// refreshes commit. A group that fails rolls back whole and its targets run again one at a time
+/// (<see cref="DurableRefreshWorker.RunAsync"/>, in the worker's free slots), so a failing target is found, backed off and kept
+/// out of later groups (a target with consecutive failures always runs alone; one whose statement failed a group, for a while).
 /// </summary>
 internal sealed partial class DurableRefreshWorker
 {
