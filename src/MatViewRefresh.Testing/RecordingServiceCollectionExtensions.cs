@@ -35,7 +35,7 @@ public static class RecordingServiceCollectionExtensions
         public Task<MaterializedViewNotFoundException> NotFoundAsync(QualifiedName name, CancellationToken cancellationToken) =>
             Task.FromResult(new MaterializedViewNotFoundException(name, []));
 
-        public Task ValidateFunctionAsync(RefreshTarget target, CancellationToken cancellationToken) => Task.CompletedTask;
+        public Task<bool> ValidateFunctionAsync(RefreshTarget target, CancellationToken cancellationToken) => Task.FromResult(true); // unknown
 
         public Task<MatViewGraph> LoadGraphAsync(CancellationToken cancellationToken) =>
             throw new NotSupportedException("Batches need the real catalog: test RefreshManyAsync against a database (ThrowawayPostgres).");

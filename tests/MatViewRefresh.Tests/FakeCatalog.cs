@@ -54,10 +54,10 @@ internal sealed class FakeCatalog : IMatViewCatalog
     /// <summary>Function targets that do not exist: validating them throws.</summary>
     public HashSet<string> MissingFunctions { get; } = [];
 
-    public Task ValidateFunctionAsync(RefreshTarget target, CancellationToken cancellationToken) =>
+    public Task<bool> ValidateFunctionAsync(RefreshTarget target, CancellationToken cancellationToken) =>
         MissingFunctions.Contains(target.Name.ToString())
             ? throw new RefreshFunctionNotFoundException(target.Name, [.. target.Parameters.Select(p => p.Name)], [], null)
-            : Task.CompletedTask;
+            : Task.FromResult(true);
 
     public Task<MatViewGraph> LoadGraphAsync(CancellationToken cancellationToken) => Task.FromResult(Graph());
 }

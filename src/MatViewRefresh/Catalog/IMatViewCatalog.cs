@@ -10,8 +10,9 @@ internal interface IMatViewCatalog
     Task<MaterializedViewNotFoundException> NotFoundAsync(QualifiedName name, CancellationToken cancellationToken);
 
     /// <summary>Checks that a function target's function exists and takes its named parameters (cached for <see cref="MatViewRefreshOptions.CatalogCacheDuration"/>).</summary>
+    /// <returns>Whether a function it may call returns a set (<c>SETOF</c>, <c>TABLE</c>); <see langword="true"/> when unknown.</returns>
     /// <exception cref="RefreshFunctionNotFoundException">No function of that name takes those parameters.</exception>
-    Task ValidateFunctionAsync(RefreshTarget target, CancellationToken cancellationToken);
+    Task<bool> ValidateFunctionAsync(RefreshTarget target, CancellationToken cancellationToken);
 
     /// <summary>Reads every materialized view and the dependencies between them (never cached).</summary>
     Task<MatViewGraph> LoadGraphAsync(CancellationToken cancellationToken);

@@ -59,13 +59,13 @@ internal sealed class PostgresMatViewCatalog(RefreshDataSource dataSource, IOpti
 
     private const string Functions = """
         SELECT p.prokind::text, p.pronargs, p.pronargdefaults, p.proargnames, p.proargmodes::text[],
-               pg_get_function_identity_arguments(p.oid)
+               pg_get_function_identity_arguments(p.oid), p.proretset
           FROM pg_proc p
           JOIN pg_namespace n ON n.oid = p.pronamespace
          WHERE n.nspname = $1 AND p.proname = $2
         """;
 
-    private readonly ConcurrentDictionary<(QualifiedName, string), DateTimeOffset> _functions = new();
+    private readonly ConcurrentDictionary<(QualifiedName, string), (DateTimeOffset Expires, bool ReturnsSet)> _functions = new();
 
     public async Task<MatViewInfo?> FindAsync(QualifiedName name, CancellationToken cancellationToken)
     {
@@ -82,18 +82,19 @@ internal sealed class PostgresMatViewCatalog(RefreshDataSource dataSource, IOpti
         return await NotFoundAsync(connection, name, cancellationToken).ConfigureAwait(false);
     }
 
-    public async Task ValidateFunctionAsync(RefreshTarget target, CancellationToken cancellationToken)
+    public async Task<bool> ValidateFunctionAsync(RefreshTarget target, CancellationToken cancellationToken)
     {
         var given = target.Parameters.Select(p => p.Name).ToList();
         var cacheKey = (target.Name, string.Join('\0', given.Order(StringComparer.Ordinal)));
-        if (_functions.TryGetValue(cacheKey, out var expires) && expires > time.GetUtcNow())
+        if (_functions.TryGetValue(cacheKey, out var known) && known.Expires > time.GetUtcNow())
         {
-            return;
+            return known.ReturnsSet;
         }
 
         var signatures = new List<string>();
         var problems = new List<string>();
         var matched = false;
+        var returnsSet = false;
         await using (var command = dataSource.Value.CreateCommand(Functions))
         {
             command.Parameters.Add(new() { Value = target.Name.Schema });
@@ -110,6 +111,7 @@ internal sealed class PostgresMatViewCatalog(RefreshDataSource dataSource, IOpti
                 if (problem is null)
                 {
                     matched = true;
+                    returnsSet |= reader.GetBoolean(6);
                 }
                 else
                 {
@@ -126,8 +128,10 @@ internal sealed class PostgresMatViewCatalog(RefreshDataSource dataSource, IOpti
         var duration = options.Value.CatalogCacheDuration;
         if (duration > TimeSpan.Zero)
         {
-            _functions[cacheKey] = time.GetUtcNow() + duration;
+            _functions[cacheKey] = (time.GetUtcNow() + duration, returnsSet);
         }
+
+        return returnsSet;
     }
 
     /// <summary>Why a function cannot be called with the given named parameters, or <see langword="null"/> when it can.</summary>

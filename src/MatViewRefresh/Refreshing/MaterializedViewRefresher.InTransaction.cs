@@ -26,7 +26,8 @@ internal sealed partial class MaterializedViewRefresher
     /// A function target's command leaves out its log and history rows and reports what they would hold; the caller writes them
     /// with <see cref="RefreshSql.RecordMany"/> for all of its function targets at once, before it commits.
     /// </remarks>
-    internal async Task<RefreshCommand> PrepareInTransactionAsync(RefreshTarget target, RefreshOptions options, CancellationToken cancellationToken)
+    /// <returns>The command, and for a function target whether its function returns a set (it cannot then be one row of a call of many).</returns>
+    internal async Task<(RefreshCommand Command, bool ReturnsSet)> PrepareInTransactionAsync(RefreshTarget target, RefreshOptions options, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(target);
         ArgumentNullException.ThrowIfNull(options);
@@ -37,15 +38,15 @@ internal sealed partial class MaterializedViewRefresher
             await _schema.EnsureAsync(cancellationToken).ConfigureAwait(false);
         }
 
-        if (target.Kind == RefreshTargetKind.Function)
+        if (target.Kind != RefreshTargetKind.Function)
         {
-            await _catalog.ValidateFunctionAsync(target, cancellationToken).ConfigureAwait(false);
+            return (CommandOf(new RefreshRun(target, requested, options) { Attempts = 1 }), false);
         }
 
-        return target.Kind == RefreshTargetKind.Function
-            ? RefreshSql.FunctionLogDeferred(
-                target, 1, !options.SkipIfBusy, options.LockTimeout ?? _options.LockTimeout, options.StatementTimeout ?? _options.StatementTimeout, options.Trigger, _options.Schema)
-            : CommandOf(new RefreshRun(target, requested, options) { Attempts = 1 });
+        var returnsSet = await _catalog.ValidateFunctionAsync(target, cancellationToken).ConfigureAwait(false);
+        return (RefreshSql.FunctionLogDeferred(
+            target, 1, !options.SkipIfBusy, options.LockTimeout ?? _options.LockTimeout, options.StatementTimeout ?? _options.StatementTimeout, options.Trigger, _options.Schema),
+            returnsSet);
     }
 
     /// <summary>
