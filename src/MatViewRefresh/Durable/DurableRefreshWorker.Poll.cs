@@ -1,0 +1,166 @@
+using NpgsqlTypes;
+
+namespace MatViewRefresh;
+
+/// <summary>The worker's reading of the queue: which targets are due, and starting them alone or in groups.</summary>
+internal sealed partial class DurableRefreshWorker
+{
+    /// <summary>
+    /// How many due targets one read of the queue fetches: enough for every run slot several times over, since the queue is read
+    /// again only after the last read's cost allows. Grouped runs re-check each target is still due when they claim it, so a
+    /// long list going stale costs a lookup, not an early run.
+    /// </summary>
+    private int ReadLimit => Math.Max(_durable.MaxConcurrentRuns * (_durable.MaxTargetsPerRun > 1 ? _durable.MaxTargetsPerRun * 4 : 32), 256);
+
+    /// <summary>
+    /// Starts the due targets this instance has room for; returns how long to wait before looking again. One query fetches a
+    /// batch of due targets (earliest first, shuffled within blocks, so instances do not all try the same one first); function
+    /// and window targets are run in groups of up to MaxTargetsPerRun (one claim, one transaction), views and the rest alone.
+    /// Finishing runs take the next from the batch, and the queue is read again when the batch is used up or PollInterval has
+    /// passed — but never sooner than four times what the last read took: under load it runs a few times a second, not once per run.
+    /// </summary>
+    private async Task<TimeSpan> PollAsync(CancellationToken cancellationToken)
+    {
+        var free = _durable.MaxConcurrentRuns - Volatile.Read(ref _active);
+        if (free <= 0)
+        {
+            return _durable.PollInterval; // a finishing run wakes the loop
+        }
+
+        // Targets of failed groups (and failing ones set aside) first, each alone.
+        free = LaunchAlone(free, cancellationToken);
+
+        var wait = _durable.PollInterval;
+        var since = _time.GetElapsedTime(_lastPoll);
+        // One read slowed by a stall must not stop reading for long; reads slow on average (a large backlog) are spaced all the same.
+        var spacing = _lastPollTook * ReadSpacing;
+        var usual = _usualPollTook * ReadSpacing;
+        var cap = usual > MaxReadSpacing ? usual : MaxReadSpacing;
+        spacing = spacing < cap ? spacing : cap;
+        if (_ready.Count == 0 && since < spacing)
+        {
+            return spacing - since; // newly due targets wait a little: reading them at once would take the CPU the runs need
+        }
+
+        if (_ready.Count == 0 || (since >= _durable.PollInterval && since >= spacing))
+        {
+            wait = await ReadDueAsync(cancellationToken).ConfigureAwait(false);
+        }
+
+        var groups = _refresher is MaterializedViewRefresher { RunsInCallerTransactions: true } refresher && _durable.MaxTargetsPerRun > 1 ? refresher : null;
+        var groupSize = Math.Clamp((_ready.Count + free - 1) / free, 1, _durable.MaxTargetsPerRun);
+        var group = new List<(string Key, DurableRegistration Registration)>();
+        var deferred = new List<string>();
+        var skipped = false;
+        while (free > 0 && _ready.TryDequeue(out var target))
+        {
+            if (_running.ContainsKey(target) || _notBefore.ContainsKey(target) || _aloneKeys.ContainsKey(target))
+            {
+                continue; // running, held back, or waiting to run alone
+            }
+
+            if (_queue.Resolve(target) is not { } registration)
+            {
+                Unresolved(target);
+                skipped = true;
+                continue;
+            }
+
+            if (groups is null || registration.Target.Kind is not (RefreshTargetKind.Function or RefreshTargetKind.Window) || !Groupable(target))
+            {
+                if (free == 1 && group.Count > 0)
+                {
+                    deferred.Add(target); // the last free run goes to the group being gathered; this one is first next time
+                    continue;
+                }
+
+                Launch(target, registration, cancellationToken);
+                free--;
+                continue;
+            }
+
+            group.Add((target, registration));
+            if (group.Count == groupSize)
+            {
+                LaunchGroup(group, groups, cancellationToken);
+                group = [];
+                free--;
+            }
+        }
+
+        if (group.Count > 0)
+        {
+            LaunchGroup(group, groups!, cancellationToken);
+        }
+
+        if (deferred.Count > 0)
+        {
+            var rest = _ready.ToArray();
+            _ready.Clear();
+            foreach (var target in deferred.Concat(rest))
+            {
+                _ready.Enqueue(target);
+            }
+        }
+
+        return _ready.Count > 0 ? _durable.PollInterval : skipped && free > 0 ? TimeSpan.Zero : wait;
+    }
+
+    /// <summary>Reads a batch of due targets into the ready list; returns the time until the next one not yet due (at most PollInterval).</summary>
+    private async Task<TimeSpan> ReadDueAsync(CancellationToken cancellationToken)
+    {
+        _lastPoll = _time.GetTimestamp();
+        var now = _lastPoll;
+        foreach (var (key, until) in _notBefore)
+        {
+            if (until <= now)
+            {
+                _notBefore.TryRemove(new KeyValuePair<string, long>(key, until));
+            }
+        }
+
+        // Running and skipped targets are passed over here, with the limit raised to match: comparing each candidate with
+        // hundreds of them in SQL would cost more than the query itself.
+        var due = new List<string>();
+        var wait = _durable.PollInterval;
+        await using (var command = _dataSource.Value.CreateCommand(_sql.Due))
+        {
+            command.Parameters.Add(new() { NpgsqlDbType = NpgsqlDbType.Interval, Value = _timing.DelayMin });
+            command.Parameters.Add(new() { NpgsqlDbType = NpgsqlDbType.Interval, Value = _timing.MaxWait });
+            command.Parameters.Add(new() { NpgsqlDbType = NpgsqlDbType.Interval, Value = _timing.MinInterval });
+            command.Parameters.Add(new() { Value = ReadLimit + _running.Count + _notBefore.Count });
+            await using var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
+            while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
+            {
+                var dueInMs = reader.GetDouble(1);
+                if (dueInMs > 0)
+                {
+                    var until = TimeSpan.FromMilliseconds(dueInMs);
+                    wait = until < wait ? until : wait;
+                    break;
+                }
+
+                var target = reader.GetString(0);
+                if (!_notBefore.ContainsKey(target) && !_running.ContainsKey(target))
+                {
+                    due.Add(target);
+                }
+            }
+        }
+
+        _lastPollTook = _time.GetElapsedTime(_lastPoll);
+        _usualPollTook = _usualPollTook == TimeSpan.Zero ? _lastPollTook : (_usualPollTook * 0.8) + (_lastPollTook * 0.2);
+
+        // Earliest due first, shuffled only within blocks of one round of runs: instances reading the same list then seldom try
+        // the same targets at once, and no due target waits behind later ones (a whole-list shuffle left some at the back of
+        // every read under load: a long tail of lag).
+        _ready.Clear();
+        var block = _durable.MaxConcurrentRuns * Math.Max(1, _durable.MaxTargetsPerRun);
+        foreach (var target in due.Select((t, i) => (t, i)).OrderBy(x => x.i / block).ThenBy(_ => _random()).Select(x => x.t))
+        {
+            _ready.Enqueue(target);
+        }
+
+        return wait;
+    }
+}
