@@ -40,6 +40,7 @@ public sealed class CancelTests(CliDatabaseFixture db) : IClassFixture<CliDataba
         // script(1) runs the tool on a pseudo-terminal: the interactive path, with the live progress table and its spinners.
         var command = $"exec dotnet '{Cli.ToolPath}' refresh --views c2.mv_slow --connection '{db.ConnectionString}'";
         using var terminal = Process.Start(Cli.StartInfo(["-qec", command, "/dev/null"], executable: "script"))!;
+        var screen = new WatchedOutput(terminal);
         var backend = 0;
         await CliDatabaseFixture.EventuallyAsync(
             async () =>
@@ -50,14 +51,18 @@ public sealed class CancelTests(CliDatabaseFixture db) : IClassFixture<CliDataba
             },
             "the refresh to run on the server");
 
+        // Ctrl+C is pressed once the live table shows the running view, as a user would see it (the table is redrawn on
+        // the spinner's beat, so it can lag the statement's start by a frame).
+        await CliDatabaseFixture.EventuallyAsync(
+            () => Task.FromResult(screen.Text.Contains('╭') && screen.Text.Contains("c2.mv_slow")),
+            "the live table to show the running view");
+
         // The tool is script's child (exec): Ctrl+C is a SIGINT to it, as the terminal sends to its foreground process.
         Signals.Interrupt(Assert.Single(Signals.Children(terminal.Id)));
 
-        var run = await Cli.WaitAsync(terminal, TimeSpan.FromSeconds(60));
+        var run = await Cli.WaitAsync(screen, TimeSpan.FromSeconds(60));
 
         Assert.True(run.ExitCode == 130, run.ToString());
-        Assert.Contains("╭", run.Out);
-        Assert.Contains("c2.mv_slow", run.Out);
         Assert.Contains("cancelled: the running statement was cancelled on the server.", run.Out);
         await CliDatabaseFixture.EventuallyAsync(
             async () => await db.ScalarAsync<long>("SELECT count(*) FROM pg_stat_activity WHERE pid = $1 AND state = 'active'", backend) == 0,

@@ -82,10 +82,14 @@ public static class Cli
     }
 
     /// <summary>Waits for the process to end by itself (killed and failed after a generous bound), with what it printed.</summary>
-    public static async Task<CliRun> WaitAsync(Process process, TimeSpan timeout)
+    public static Task<CliRun> WaitAsync(Process process, TimeSpan timeout) => WaitAsync(process, process.StandardOutput.ReadToEndAsync(), timeout);
+
+    /// <summary>As <see cref="WaitAsync(Process, TimeSpan)"/>, for a process whose output is being watched while it runs.</summary>
+    public static Task<CliRun> WaitAsync(WatchedOutput watched, TimeSpan timeout) => WaitAsync(watched.Process, watched.AllAsync(), timeout);
+
+    private static async Task<CliRun> WaitAsync(Process process, Task<string> stdout, TimeSpan timeout)
     {
         process.StandardInput.Close();
-        var stdout = process.StandardOutput.ReadToEndAsync();
         var stderr = process.StandardError.ReadToEndAsync();
         using var cancel = new CancellationTokenSource(timeout);
         try
@@ -99,6 +103,57 @@ public static class Cli
         }
 
         return new CliRun(process.ExitCode, await stdout, await stderr);
+    }
+}
+
+/// <summary>
+/// Reads a running process's standard output as it comes, so a test can wait for what a user would see on the screen
+/// (say, the live table showing a view) before acting.
+/// </summary>
+public sealed class WatchedOutput
+{
+    private readonly StringBuilder _text = new();
+    private readonly Lock _gate = new();
+    private readonly Task _reading;
+
+    public WatchedOutput(Process process)
+    {
+        Process = process;
+        _reading = ReadAsync();
+    }
+
+    public Process Process { get; }
+
+    /// <summary>What has been printed so far.</summary>
+    public string Text
+    {
+        get
+        {
+            lock (_gate)
+            {
+                return _text.ToString();
+            }
+        }
+    }
+
+    /// <summary>Everything printed, once the process has closed its output.</summary>
+    public async Task<string> AllAsync()
+    {
+        await _reading;
+        return Text;
+    }
+
+    private async Task ReadAsync()
+    {
+        var buffer = new char[4096];
+        int read;
+        while ((read = await Process.StandardOutput.ReadAsync(buffer)) > 0)
+        {
+            lock (_gate)
+            {
+                _text.Append(buffer, 0, read);
+            }
+        }
     }
 }
 
