@@ -14,14 +14,14 @@ namespace MatViewRefresh.Benchmarks;
 /// </summary>
 internal static class QueueReport
 {
-    private const string Usage = "queue [--rounds N] [--contention-seconds S] [--contention-writers N] [--seconds S] [--writers N] [--per-tx N] [--keys N] [--settle-ms N] [--max-wait-ms N] [--targets-per-run N] [--concurrent-runs N] [--rate N] [--plpgsql 0|1] [--warmup S]";
+    private const string Usage = "queue [--rounds N] [--contention-seconds S] [--contention-writers N] [--seconds S] [--writers N] [--per-tx N] [--keys N] [--settle-ms N] [--max-wait-ms N] [--targets-per-run N] [--concurrent-runs N] [--rate N] [--plpgsql 0|1] [--covering 0|1] [--warmup S]";
 
     public static async Task<int> RunAsync(string[] args)
     {
         var settings = new Dictionary<string, double>
         {
             ["rounds"] = 3000, ["contention-seconds"] = 5, ["contention-writers"] = 8, ["seconds"] = 20, ["writers"] = 8, ["per-tx"] = 10, ["keys"] = 10_000,
-            ["settle-ms"] = 1000, ["max-wait-ms"] = double.NaN, ["targets-per-run"] = 100, ["concurrent-runs"] = 8, ["rate"] = 0, ["plpgsql"] = 0, ["warmup"] = 0,
+            ["settle-ms"] = 1000, ["max-wait-ms"] = double.NaN, ["targets-per-run"] = 100, ["concurrent-runs"] = 8, ["rate"] = 0, ["plpgsql"] = 0, ["covering"] = 0, ["warmup"] = 0,
         };
         for (var i = 0; i < args.Length; i += 2)
         {
@@ -50,7 +50,13 @@ internal static class QueueReport
             await replace.ExecuteNonQueryAsync();
         }
 
-        var function = settings["plpgsql"] > 0 ? "PL/pgSQL" : "SQL";
+        if (settings["covering"] > 0)
+        {
+            await using var index = dataSource.CreateCommand(QueueBench.CoveringIndex);
+            await index.ExecuteNonQueryAsync();
+        }
+
+        var function = (settings["plpgsql"] > 0 ? "PL/pgSQL" : "SQL") + (settings["covering"] > 0 ? ", reading a covering index (k) INCLUDE (v)" : ", reading the table by an index on k");
         await using var plain = QueueBench.Instance(connectionString, notify: false);
         await using var notify = QueueBench.Instance(connectionString, notify: true);
         await plain.GetRequiredService<IRefreshLog>().EnsureSchemaAsync();

@@ -276,11 +276,123 @@ public sealed partial class DurableQueueTests
                 ('new', clock_timestamp());
             INSERT INTO matview_refresh.refresh_queue_state (target, failures, retry_at) VALUES ('backing-off', 1, clock_timestamp() + interval '30 s');
             """);
+        var listed = await ReadDueAsync(sql, Guid.NewGuid());
+
+        // overdue: 10 s MaxWait after its oldest; quiet: settled; busy and new: their newest still settling; backing-off: retry time.
+        Assert.Equal(["overdue", "quiet", "busy", "new", "backing-off"], listed.Select(l => l.Target));
+        Assert.True(listed[0].DueInMs < -9000 && listed[1].DueInMs is < 0 and > -2000, string.Join(", ", listed));
+        Assert.InRange(listed[2].DueInMs, 1, 2000);
+        Assert.InRange(listed[4].DueInMs, 25_000, 30_000);
+    }
+
+    [Fact]
+    public async Task Workers_reading_the_queue_list_disjoint_shares_covering_every_due_target_and_long_overdue_ones_whoever_s_share_they_are()
+    {
+        var sql = new DurableSql("matview_refresh");
+        await db.ExecuteAsync("""
+            INSERT INTO matview_refresh.refresh_requests (target, requested_at)
+            SELECT 'key-' || g, clock_timestamp() - interval '3 s' FROM generate_series(1, 200) g;
+            INSERT INTO matview_refresh.refresh_requests (target, requested_at) VALUES ('late', clock_timestamp() - interval '30 s');
+            """);
+        var (low, high) = (Guid.Parse("00000000-0000-0000-0000-000000000001"), Guid.Parse("ffffffff-0000-0000-0000-000000000000"));
+
+        // Alone, a worker lists everything due.
+        var alone = await ReadDueAsync(sql, low);
+        Assert.Equal(201, alone.Count);
+
+        // Once the second has read the queue, each lists its share: none in both, none in neither, about half each; the target
+        // overdue by more than the steal delay (20 s here: 10 s MaxWait, 30 s old) is listed by both.
+        var second = (await ReadDueAsync(sql, high)).Select(l => l.Target).ToHashSet();
+        var first = (await ReadDueAsync(sql, low)).Select(l => l.Target).ToHashSet();
+        Assert.Contains("late", first);
+        Assert.Contains("late", second);
+        first.Remove("late");
+        second.Remove("late");
+        Assert.Empty(first.Intersect(second));
+        Assert.Equal(200, first.Union(second).Count());
+        Assert.InRange(first.Count, 60, 140);
+        Assert.Equal(2L, await db.ScalarAsync<long>("SELECT count(*) FROM matview_refresh.refresh_workers"));
+
+        // A worker not seen for longer than the liveness window no longer counts: the other lists everything again.
+        await db.ExecuteAsync("UPDATE matview_refresh.refresh_workers SET seen_at = clock_timestamp() - interval '11 s' WHERE worker = $1", high);
+        Assert.Equal(201, (await ReadDueAsync(sql, low)).Count);
+        await db.ExecuteAsync("UPDATE matview_refresh.refresh_workers SET seen_at = clock_timestamp() WHERE worker = $1", high);
+        Assert.Equal(first.Count + 1, (await ReadDueAsync(sql, low)).Count);
+
+        // A worker leaving (as it stops) gives its share back at once.
+        await using (var leave = db.DataSource.CreateCommand(sql.Leave))
+        {
+            leave.Parameters.Add(new() { NpgsqlDbType = NpgsqlDbType.Uuid, Value = high });
+            await leave.ExecuteNonQueryAsync();
+        }
+
+        Assert.Equal(201, (await ReadDueAsync(sql, low)).Count);
+    }
+
+    [Fact]
+    public async Task A_stopping_worker_removes_itself_from_the_shares_and_two_running_workers_each_note_themselves()
+    {
+        var one = await StartWorkerAsync(Instance());
+        var two = await StartWorkerAsync(Instance());
+        await DatabaseFixture.EventuallyAsync(
+            async () => await db.ScalarAsync<long>("SELECT count(*) FROM matview_refresh.refresh_workers") == 2, "both workers to note themselves");
+
+        await one.StopAsync(CancellationToken.None);
+        Assert.Equal(1L, await db.ScalarAsync<long>("SELECT count(*) FROM matview_refresh.refresh_workers"));
+        await two.StopAsync(CancellationToken.None);
+        Assert.Equal(0L, await db.ScalarAsync<long>("SELECT count(*) FROM matview_refresh.refresh_workers"));
+    }
+
+    [Fact]
+    public async Task A_worker_meeting_a_target_it_cannot_resolve_leaves_the_shares_and_lists_every_due_target()
+    {
+        var sql = new DurableSql("matview_refresh");
+        await db.ExecuteAsync("""
+            INSERT INTO matview_refresh.refresh_requests (target, requested_at)
+            SELECT 'key-' || g, clock_timestamp() - interval '3 s' FROM generate_series(1, 50) g;
+            """);
+        var (one, two) = (Guid.NewGuid(), Guid.NewGuid());
+        await ReadDueAsync(sql, one);
+        Assert.InRange((await ReadDueAsync(sql, two)).Count, 1, 49);
+
+        Assert.Equal(50, (await ReadDueAsync(sql, two, inShares: false)).Count);
+        Assert.Equal(1L, await db.ScalarAsync<long>("SELECT count(*) FROM matview_refresh.refresh_workers"));
+        Assert.Equal(50, (await ReadDueAsync(sql, one)).Count);
+
+        // A running worker that meets a target it cannot resolve does so: its row goes, the other's stays, and every target is
+        // run (by the worker that can).
+        await db.ExecuteAsync("TRUNCATE matview_refresh.refresh_requests, matview_refresh.refresh_workers");
+        var services = Instance();
+        var resolving = await StartWorkerAsync(services);
+        await StartWorkerAsync(Instance(more: s => s.PostConfigure<MatViewRefreshOptions>(o => o.Durable.Resolver = _ => null)));
+        await DatabaseFixture.EventuallyAsync(
+            async () => await db.ScalarAsync<long>("SELECT count(*) FROM matview_refresh.refresh_workers") == 2, "both workers to note themselves");
+        for (var key = 1; key <= 20; key++)
+        {
+            await WriteAsync(services.GetRequiredService<IRefreshQueue>(), key, key);
+        }
+
+        await DatabaseFixture.EventuallyAsync(
+            async () => await db.ScalarAsync<long>("SELECT count(*) FROM matview_refresh.refresh_requests") == 0, "every target to be run");
+        await DatabaseFixture.EventuallyAsync(
+            async () => await db.ScalarAsync<long>("SELECT count(*) FROM matview_refresh.refresh_workers") == 1, "the worker that cannot resolve a target to leave the shares");
+        Assert.Equal(20L, await db.ScalarAsync<long>("SELECT count(*) FROM q.mart"));
+        await resolving.StopAsync(CancellationToken.None);
+        Assert.Equal(0L, await db.ScalarAsync<long>("SELECT count(*) FROM matview_refresh.refresh_workers"));
+    }
+
+    /// <summary>The due read as worker <paramref name="worker"/> (settle 2 s, MaxWait 10 s, MinInterval 0, poll interval 1 s).</summary>
+    private async Task<List<(string Target, double DueInMs)>> ReadDueAsync(DurableSql sql, Guid worker, bool inShares = true)
+    {
         await using var read = db.DataSource.CreateCommand(sql.Due);
         read.Parameters.Add(new() { Value = TimeSpan.FromSeconds(2) });
         read.Parameters.Add(new() { Value = TimeSpan.FromSeconds(10) });
         read.Parameters.Add(new() { Value = TimeSpan.Zero });
-        read.Parameters.Add(new() { Value = 100 });
+        read.Parameters.Add(new() { Value = 1000 });
+        read.Parameters.Add(new() { NpgsqlDbType = NpgsqlDbType.Uuid, Value = worker });
+        read.Parameters.Add(new() { Value = DurableRefreshWorker.ShareLiveness(TimeSpan.FromSeconds(1)) });
+        read.Parameters.Add(new() { Value = DurableRefreshWorker.StealAfter(TimeSpan.FromSeconds(1)) });
+        read.Parameters.Add(new() { Value = inShares });
         await using var reader = await read.ExecuteReaderAsync();
         var listed = new List<(string Target, double DueInMs)>();
         while (await reader.ReadAsync())
@@ -288,10 +400,6 @@ public sealed partial class DurableQueueTests
             listed.Add((reader.GetString(0), reader.GetDouble(1)));
         }
 
-        // overdue: 10 s MaxWait after its oldest; quiet: settled; busy and new: their newest still settling; backing-off: retry time.
-        Assert.Equal(["overdue", "quiet", "busy", "new", "backing-off"], listed.Select(l => l.Target));
-        Assert.True(listed[0].DueInMs < -9000 && listed[1].DueInMs is < 0 and > -2000, string.Join(", ", listed));
-        Assert.InRange(listed[2].DueInMs, 1, 2000);
-        Assert.InRange(listed[4].DueInMs, 25_000, 30_000);
+        return listed;
     }
 }

@@ -57,7 +57,8 @@ public sealed partial class DurableQueueTests(OwnServerDatabaseFixture db) : ICl
         await db.ExecuteAsync(Schema);
         await db.ExecuteAsync("""
             TRUNCATE q.src, q.mart, q.runs, q.slow, q.poison, q.t;
-            TRUNCATE matview_refresh.refresh_requests, matview_refresh.refresh_queue_state, matview_refresh.refresh_history, matview_refresh.refresh_log;
+            TRUNCATE matview_refresh.refresh_requests, matview_refresh.refresh_queue_state, matview_refresh.refresh_history, matview_refresh.refresh_log,
+                     matview_refresh.refresh_workers;
             """);
     }
 

@@ -93,6 +93,19 @@ public sealed class DurableQueueUnitTests
     public void A_target_in_a_group_waits_for_a_lock_at_most_a_second_or_its_own_shorter_timeout(int lockTimeoutMs, int expectedMs) =>
         Assert.Equal(TimeSpan.FromMilliseconds(expectedMs), DurableRefreshWorker.GroupLockTimeout(TimeSpan.FromMilliseconds(lockTimeoutMs)));
 
+    [Theory]
+    [InlineData(50, 10_000, 5_000)] // a fast poll: a worker counts for 10 s after its last read; others' targets are taken 5 s overdue
+    [InlineData(999, 10_000, 5_000)]
+    [InlineData(1000, 10_000, 5_000)] // the default poll interval
+    [InlineData(1001, 10_010, 5_005)]
+    [InlineData(60_000, 600_000, 300_000)] // a slow poll: ten and five of them
+    public void Shares_count_a_worker_for_ten_poll_intervals_and_take_others_targets_five_poll_intervals_overdue_never_less_than_10_and_5_s(
+        int pollMs, int livenessMs, int stealMs)
+    {
+        Assert.Equal(TimeSpan.FromMilliseconds(livenessMs), DurableRefreshWorker.ShareLiveness(TimeSpan.FromMilliseconds(pollMs)));
+        Assert.Equal(TimeSpan.FromMilliseconds(stealMs), DurableRefreshWorker.StealAfter(TimeSpan.FromMilliseconds(pollMs)));
+    }
+
     [Fact]
     public void Backoff_doubles_from_FailureRetryDelay_and_stops_at_FailureRetryMaxDelay()
     {

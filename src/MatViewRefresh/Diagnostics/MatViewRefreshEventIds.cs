@@ -140,4 +140,7 @@ public static class MatViewRefreshEventIds
 
     /// <summary>A grouped durable run failed and rolled back; its targets run again one at a time.</summary>
     public const int DurableGroupFailed = 5008;
+
+    /// <summary>A stopping durable worker could not remove itself from the workers sharing the queue; its row stops counting after a while.</summary>
+    public const int DurableLeaveFailed = 5009;
 }

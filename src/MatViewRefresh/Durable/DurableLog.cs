@@ -37,6 +37,10 @@ internal static partial class Log
         "A grouped durable run of {Targets} target(s) failed and was rolled back ({ErrorMessage}); each target runs again alone")]
     public static partial void DurableGroupFailed(ILogger logger, int targets, string errorMessage, Exception exception);
 
+    [LoggerMessage(MatViewRefreshEventIds.DurableLeaveFailed, LogLevel.Debug,
+        "Durable refresh worker could not remove itself from the workers sharing the queue ({ErrorMessage}); the others take its share once it has not been seen for a while")]
+    public static partial void DurableLeaveFailed(ILogger logger, string errorMessage);
+
     [LoggerMessage(MatViewRefreshEventIds.DurableRememberedFull, LogLevel.Warning,
         "The durable queue remembers {Max} targets enqueued by this process; further ones run here only when registered (IRefreshQueue.Register) or resolved (MatViewRefresh:Durable Resolver)")]
     public static partial void DurableRememberedFull(ILogger logger, int max);

@@ -106,6 +106,22 @@ internal sealed partial class DurableRefreshWorker
         return _ready.Count > 0 ? _durable.PollInterval : skipped && free > 0 ? TimeSpan.Zero : wait;
     }
 
+    /// <summary>
+    /// How long a worker counts as alive for the others' shares after its last read of the queue (<see cref="DurableSql.Due"/>):
+    /// ten poll intervals, at least 10 s — long enough that a worker whose runs are all busy (it does not read then) keeps its
+    /// share through a long run; a dead worker's share is run meanwhile by the others once <see cref="StealAfter"/> overdue.
+    /// </summary>
+    internal static TimeSpan ShareLiveness(TimeSpan pollInterval) => Max(pollInterval * 10, TimeSpan.FromSeconds(10));
+
+    /// <summary>
+    /// How overdue a target of another worker's share must be for this worker to list it too: five poll intervals, at least
+    /// 5 s — well past what a live worker takes to pick up its own share even under load (taking the other's targets sooner
+    /// only makes both instances try the same ones), so in practice a share whose worker died or stalled.
+    /// </summary>
+    internal static TimeSpan StealAfter(TimeSpan pollInterval) => Max(pollInterval * 5, TimeSpan.FromSeconds(5));
+
+    private static TimeSpan Max(TimeSpan a, TimeSpan b) => a > b ? a : b;
+
     /// <summary>Reads a batch of due targets into the ready list; returns the time until the next one not yet due (at most PollInterval).</summary>
     private async Task<TimeSpan> ReadDueAsync(CancellationToken cancellationToken)
     {
@@ -120,7 +136,10 @@ internal sealed partial class DurableRefreshWorker
         }
 
         // Running and skipped targets are passed over here, with the limit raised to match: comparing each candidate with
-        // hundreds of them in SQL would cost more than the query itself.
+        // hundreds of them in SQL would cost more than the query itself. So are targets running when the read starts, even if
+        // their run has ended by the time its rows arrive: the read's snapshot may predate their claim, and list them due
+        // although the run just covered (and deleted) their requests.
+        var runningAtStart = new HashSet<string>(_running.Keys, StringComparer.Ordinal);
         var due = new List<string>();
         var wait = _durable.PollInterval;
         await using (var command = _dataSource.Value.CreateCommand(_sql.Due))
@@ -128,7 +147,11 @@ internal sealed partial class DurableRefreshWorker
             command.Parameters.Add(new() { NpgsqlDbType = NpgsqlDbType.Interval, Value = _timing.DelayMin });
             command.Parameters.Add(new() { NpgsqlDbType = NpgsqlDbType.Interval, Value = _timing.MaxWait });
             command.Parameters.Add(new() { NpgsqlDbType = NpgsqlDbType.Interval, Value = _timing.MinInterval });
-            command.Parameters.Add(new() { Value = ReadLimit + _running.Count + _notBefore.Count });
+            command.Parameters.Add(new() { Value = ReadLimit + runningAtStart.Count + _notBefore.Count });
+            command.Parameters.Add(new() { NpgsqlDbType = NpgsqlDbType.Uuid, Value = _workerId });
+            command.Parameters.Add(new() { NpgsqlDbType = NpgsqlDbType.Interval, Value = ShareLiveness(_durable.PollInterval) });
+            command.Parameters.Add(new() { NpgsqlDbType = NpgsqlDbType.Interval, Value = StealAfter(_durable.PollInterval) });
+            command.Parameters.Add(new() { NpgsqlDbType = NpgsqlDbType.Boolean, Value = _inShares });
             await using var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
             while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
             {
@@ -141,7 +164,7 @@ internal sealed partial class DurableRefreshWorker
                 }
 
                 var target = reader.GetString(0);
-                if (!_notBefore.ContainsKey(target) && !_running.ContainsKey(target))
+                if (!_notBefore.ContainsKey(target) && !_running.ContainsKey(target) && !runningAtStart.Contains(target))
                 {
                     due.Add(target);
                 }

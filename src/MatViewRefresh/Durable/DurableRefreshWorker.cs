@@ -34,6 +34,8 @@ internal sealed partial class DurableRefreshWorker : BackgroundService
     private readonly RefreshDebounceOptions _timing;
     private readonly DurableSql _sql;
     private readonly Func<double> _random;
+    private readonly Guid _workerId = Guid.NewGuid(); // this worker's row in refresh_workers (shares of the due targets)
+    private volatile bool _inShares = true; // false once it met a target it cannot resolve: it then reads every due target
     private readonly ConcurrentDictionary<string, Task> _running = new(StringComparer.Ordinal); // targets being run, alone or in a group
     private int _active; // runs (a single target's or a group's) in flight: what MaxConcurrentRuns bounds
 
@@ -130,6 +132,7 @@ internal sealed partial class DurableRefreshWorker : BackgroundService
         {
             // Runs in flight were cancelled with the host: their claims roll back and the requests stay for the next worker.
             await Task.WhenAll(_running.Values.Distinct().Append(listener)).ConfigureAwait(false);
+            await LeaveAsync().ConfigureAwait(false);
             Log.DurableWorkerStopped(_logger, Runs);
         }
     }
@@ -178,6 +181,7 @@ internal sealed partial class DurableRefreshWorker : BackgroundService
     private void Unresolved(string key)
     {
         NotBefore(key, UnresolvedRetry);
+        _inShares = false; // a share of targets it may not resolve would wait for the others' StealAfter: it leaves the shares
         bool first;
         lock (_warnedUnresolved)
         {
@@ -209,6 +213,25 @@ internal sealed partial class DurableRefreshWorker : BackgroundService
         await using var command = _dataSource.Value.CreateCommand(_sql.Prune);
         command.Parameters.Add(new() { NpgsqlDbType = NpgsqlDbType.Interval, Value = _timing.MinInterval });
         await command.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>
+    /// Removes this worker from the others' shares as it stops, so they take its targets at their next read. Best effort, bounded
+    /// by a few seconds: a row left behind (database unreachable, worker killed) only stops counting after ShareLiveness.
+    /// </summary>
+    private async Task LeaveAsync()
+    {
+        try
+        {
+            using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(5));
+            await using var command = _dataSource.Value.CreateCommand(_sql.Leave);
+            command.Parameters.Add(new() { NpgsqlDbType = NpgsqlDbType.Uuid, Value = _workerId });
+            await command.ExecuteNonQueryAsync(timeout.Token).ConfigureAwait(false);
+        }
+        catch (Exception e) when (e is NpgsqlException or OperationCanceledException or TimeoutException or ObjectDisposedException or InvalidOperationException)
+        {
+            Log.DurableLeaveFailed(_logger, e.Message);
+        }
     }
 
     private void Wake() => Volatile.Read(ref _wake).TrySetResult();

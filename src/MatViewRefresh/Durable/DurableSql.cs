@@ -15,15 +15,25 @@ internal sealed class DurableSql
         LogSchema = schema;
         var s = SqlIdentifier.Quote(schema);
         Due = $"""
-            WITH k AS (
+            WITH seen AS (
+                INSERT INTO {s}.refresh_workers AS w (worker, seen_at) SELECT $5, clock_timestamp() WHERE $8
+                ON CONFLICT (worker) DO UPDATE SET seen_at = EXCLUDED.seen_at),
+            left_shares AS (DELETE FROM {s}.refresh_workers w WHERE NOT $8 AND w.worker = $5),
+            me AS (
+                SELECT count(*) FILTER (WHERE w.worker < $5) AS i, count(*) + 1 AS n
+                  FROM {s}.refresh_workers w WHERE w.seen_at > clock_timestamp() - $6 AND w.worker <> $5),
+            k AS (
                 SELECT r.target, min(r.requested_at) AS oldest, max(r.requested_at) AS newest
                   FROM {s}.refresh_requests r GROUP BY r.target),
             d AS (
                 SELECT k.target, greatest(least(k.newest + $1, k.oldest + $2), q.last_run_at + $3, q.retry_at) AS due
                   FROM k LEFT JOIN {s}.refresh_queue_state q ON q.target = k.target)
             SELECT d.target, extract(epoch FROM d.due - clock_timestamp())::float8 * 1000
-              FROM d ORDER BY d.due LIMIT $4
+              FROM d, me
+             WHERE NOT $8 OR me.n = 1 OR (hashtext(d.target) & 2147483647) % me.n = me.i OR d.due < clock_timestamp() - $7
+             ORDER BY d.due LIMIT $4
             """;
+        Leave = $"DELETE FROM {s}.refresh_workers WHERE worker = $1";
         Lock = $"""
             SELECT pg_try_advisory_xact_lock({ClaimLockClass}, hashtext($1)), clock_timestamp(),
                    (SELECT q.failures FROM {s}.refresh_queue_state q WHERE q.target = $1),
@@ -46,7 +56,7 @@ internal sealed class DurableSql
             """;
         ClaimGroup = $"""
             WITH c AS MATERIALIZED (
-                SELECT t.target, t.refresh_key, coalesce(t.target = ANY (current_setting('matview_refresh.claimed', true)::text[]), false) AS locked
+                SELECT t.target, t.refresh_key, coalesce(t.target = ANY ((SELECT current_setting('matview_refresh.claimed', true))::text[]), false) AS locked
                   FROM unnest($1::text[], $5::bigint[]) AS t(target, refresh_key)),
             s0 AS MATERIALIZED (
                 SELECT c.target, c.refresh_key, c.locked, coalesce(q.failures, 0) = 0 AS healthy,
@@ -94,6 +104,7 @@ internal sealed class DurableSql
             ON CONFLICT (target) DO UPDATE SET failures = EXCLUDED.failures, retry_at = EXCLUDED.retry_at, last_error = EXCLUDED.last_error
             """;
         Prune = $"""
+            WITH gone AS (DELETE FROM {s}.refresh_workers w WHERE w.seen_at < clock_timestamp() - interval '1 hour')
             DELETE FROM {s}.refresh_queue_state q
              WHERE q.failures = 0 AND (q.retry_at IS NULL OR q.retry_at < clock_timestamp())
                AND (q.last_run_at IS NULL OR q.last_run_at < clock_timestamp() - $1)
@@ -109,8 +120,20 @@ internal sealed class DurableSql
     /// due tells the worker when to look again); $1 settle delay, $2 MaxWait, $3 MinInterval, $4 limit. One pass over the
     /// pending rows, aggregated by target: cheaper, under churn, than looking up each target's oldest and newest request by
     /// index (a queue's indexes are full of entries of rows deleted since the last vacuum).
+    /// <para>
+    /// Shares: the reading worker ($5) notes that it is alive (<c>refresh_workers</c>), and lists only the targets of its share
+    /// — <c>hashtext(target)</c> modulo the workers seen within $6, by their ids' order — plus any target overdue by more than
+    /// $7, whoever's share it is. Instances then seldom offer their claims the same targets (each would find half of them
+    /// run or held by the other), and a share whose worker died or fell behind is still run, only later. Shares are a
+    /// preference, never a guarantee: claims are what keep two runs of a target apart. With $8 false (a worker that has met
+    /// a target it cannot resolve: its share would wait for the others' $7), the worker removes its row and lists every due
+    /// target, as with no shares; the others divide the targets without it.
+    /// </para>
     /// </summary>
     public string Due { get; }
+
+    /// <summary>A stopping worker's row in <c>refresh_workers</c> removed ($1): its share goes to the others at their next read.</summary>
+    public string Leave { get; }
 
     /// <summary>
     /// Takes the target's claim lock for the transaction; the database clock; the target's consecutive failures. Also turns

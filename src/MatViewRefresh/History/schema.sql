@@ -123,6 +123,14 @@ CREATE TABLE IF NOT EXISTS "matview_refresh".refresh_queue_state (
     last_error  text
 );
 
+-- The durable workers seen lately: each notes itself at every read of the queue, and reads only its share of the due
+-- targets (a hash of the target modulo the workers seen, by id), plus what is long overdue. Ids are random per worker; rows
+-- of workers gone for an hour are pruned, a stopping worker removes its own.
+CREATE TABLE IF NOT EXISTS "matview_refresh".refresh_workers (
+    worker  uuid        PRIMARY KEY,
+    seen_at timestamptz NOT NULL
+);
+
 -- Added for durable requests: a queued run's change-to-visible lag, from its oldest covered request to the refresh.
 DO $ddl$ BEGIN
     IF NOT EXISTS (SELECT 1 FROM pg_attribute WHERE attrelid = to_regclass($n$"matview_refresh".refresh_history$n$) AND attname = 'lag_ms' AND NOT attisdropped) THEN
