@@ -291,42 +291,60 @@ public sealed partial class DurableQueueTests
         var sql = new DurableSql("matview_refresh");
         await db.ExecuteAsync("""
             INSERT INTO matview_refresh.refresh_requests (target, requested_at)
-            SELECT 'key-' || g, clock_timestamp() - interval '3 s' FROM generate_series(1, 200) g;
-            INSERT INTO matview_refresh.refresh_requests (target, requested_at) VALUES ('late', clock_timestamp() - interval '30 s');
+            SELECT 'key-' || g, clock_timestamp() - interval '2.5 s' FROM generate_series(1, 200) g;
+            INSERT INTO matview_refresh.refresh_requests (target, requested_at) VALUES ('late', clock_timestamp() - interval '30 s'),
+                ('new', clock_timestamp());
             """);
         var (low, high) = (Guid.Parse("00000000-0000-0000-0000-000000000001"), Guid.Parse("ffffffff-0000-0000-0000-000000000000"));
 
-        // Alone, a worker lists everything due.
+        // Alone, a worker lists everything due (then the first target not yet due).
         var alone = await ReadDueAsync(sql, low);
-        Assert.Equal(201, alone.Count);
+        Assert.Equal(202, alone.Count);
+        Assert.Equal("new", alone[^1].Target);
 
-        // Once the second has read the queue, each lists its share: none in both, none in neither, about half each; the target
-        // overdue by more than the steal delay (20 s here: 10 s MaxWait, 30 s old) is listed by both.
-        var second = (await ReadDueAsync(sql, high)).Select(l => l.Target).ToHashSet();
-        var first = (await ReadDueAsync(sql, low)).Select(l => l.Target).ToHashSet();
-        Assert.Contains("late", first);
-        Assert.Contains("late", second);
-        first.Remove("late");
-        second.Remove("late");
-        Assert.Empty(first.Intersect(second));
-        Assert.Equal(200, first.Union(second).Count());
-        Assert.InRange(first.Count, 60, 140);
+        // Once the second has noted itself, each lists its share: none in both, none in neither, about half each; the target
+        // overdue by more than the steal delay (5 s; 'late' is 28 s overdue) is listed by both, after the worker's own due ones.
+        var second = await ReadDueAsync(sql, high);
+        var first = await ReadDueAsync(sql, low);
+        Assert.Contains(first, l => l.Target == "late");
+        Assert.Contains(second, l => l.Target == "late");
+        Assert.Single(first.Concat(second), l => l.Target == "new");
+        var lateIsLows = await db.ScalarAsync<int>("SELECT (hashtext('late') & 2147483647) % 2") == 0;
+        var stealing = lateIsLows ? second : first;
+        Assert.True(
+            stealing.FindIndex(l => l.Target == "late") == stealing.FindLastIndex(l => l.Target.StartsWith("key-", StringComparison.Ordinal)) + 1,
+            "the stolen target comes after the worker's own due ones: " + string.Join(", ", stealing));
+        foreach (var list in new[] { first, second })
+        {
+            Assert.Equal(list.Select(l => l.DueInMs < 0), list.Select(l => l.DueInMs < 0).OrderByDescending(due => due));
+        }
+
+        var firstKeys = first.Select(l => l.Target).Where(t => t.StartsWith("key-", StringComparison.Ordinal)).ToHashSet();
+        var secondKeys = second.Select(l => l.Target).Where(t => t.StartsWith("key-", StringComparison.Ordinal)).ToHashSet();
+        Assert.Empty(firstKeys.Intersect(secondKeys));
+        Assert.Equal(200, firstKeys.Union(secondKeys).Count());
+        Assert.InRange(firstKeys.Count, 60, 140);
         Assert.Equal(2L, await db.ScalarAsync<long>("SELECT count(*) FROM matview_refresh.refresh_workers"));
 
         // A worker not seen for longer than the liveness window no longer counts: the other lists everything again.
         await db.ExecuteAsync("UPDATE matview_refresh.refresh_workers SET seen_at = clock_timestamp() - interval '11 s' WHERE worker = $1", high);
-        Assert.Equal(201, (await ReadDueAsync(sql, low)).Count);
+        Assert.Equal(202, (await ReadDueAsync(sql, low)).Count);
         await db.ExecuteAsync("UPDATE matview_refresh.refresh_workers SET seen_at = clock_timestamp() WHERE worker = $1", high);
-        Assert.Equal(first.Count + 1, (await ReadDueAsync(sql, low)).Count);
+        Assert.Equal(first.Count, (await ReadDueAsync(sql, low, note: false)).Count);
 
-        // A worker leaving (as it stops) gives its share back at once.
+        // A worker leaving (as it stops) gives its share back at once; one gone for an hour is removed by the next note.
         await using (var leave = db.DataSource.CreateCommand(sql.Leave))
         {
             leave.Parameters.Add(new() { NpgsqlDbType = NpgsqlDbType.Uuid, Value = high });
             await leave.ExecuteNonQueryAsync();
         }
 
-        Assert.Equal(201, (await ReadDueAsync(sql, low)).Count);
+        Assert.Equal(202, (await ReadDueAsync(sql, low)).Count);
+        await db.ExecuteAsync("INSERT INTO matview_refresh.refresh_workers VALUES (gen_random_uuid(), clock_timestamp() - interval '61 min')");
+        await ReadDueAsync(sql, low, note: false);
+        Assert.Equal(2L, await db.ScalarAsync<long>("SELECT count(*) FROM matview_refresh.refresh_workers"));
+        await ReadDueAsync(sql, low);
+        Assert.Equal(1L, await db.ScalarAsync<long>("SELECT count(*) FROM matview_refresh.refresh_workers"));
     }
 
     [Fact]
@@ -344,29 +362,13 @@ public sealed partial class DurableQueueTests
     }
 
     [Fact]
-    public async Task A_worker_meeting_a_target_it_cannot_resolve_leaves_the_shares_and_lists_every_due_target()
+    public async Task With_ShareTargets_off_a_worker_takes_no_share_and_reads_every_due_target_beside_one_that_shares()
     {
-        var sql = new DurableSql("matview_refresh");
-        await db.ExecuteAsync("""
-            INSERT INTO matview_refresh.refresh_requests (target, requested_at)
-            SELECT 'key-' || g, clock_timestamp() - interval '3 s' FROM generate_series(1, 50) g;
-            """);
-        var (one, two) = (Guid.NewGuid(), Guid.NewGuid());
-        await ReadDueAsync(sql, one);
-        Assert.InRange((await ReadDueAsync(sql, two)).Count, 1, 49);
-
-        Assert.Equal(50, (await ReadDueAsync(sql, two, inShares: false)).Count);
-        Assert.Equal(1L, await db.ScalarAsync<long>("SELECT count(*) FROM matview_refresh.refresh_workers"));
-        Assert.Equal(50, (await ReadDueAsync(sql, one)).Count);
-
-        // A running worker that meets a target it cannot resolve does so: its row goes, the other's stays, and every target is
-        // run (by the worker that can).
-        await db.ExecuteAsync("TRUNCATE matview_refresh.refresh_requests, matview_refresh.refresh_workers");
         var services = Instance();
-        var resolving = await StartWorkerAsync(services);
-        await StartWorkerAsync(Instance(more: s => s.PostConfigure<MatViewRefreshOptions>(o => o.Durable.Resolver = _ => null)));
+        var sharing = await StartWorkerAsync(services);
+        await StartWorkerAsync(Instance(more: s => s.PostConfigure<MatViewRefreshOptions>(o => o.Durable.ShareTargets = false)));
         await DatabaseFixture.EventuallyAsync(
-            async () => await db.ScalarAsync<long>("SELECT count(*) FROM matview_refresh.refresh_workers") == 2, "both workers to note themselves");
+            async () => await db.ScalarAsync<long>("SELECT count(*) FROM matview_refresh.refresh_workers") == 1, "the sharing worker to note itself");
         for (var key = 1; key <= 20; key++)
         {
             await WriteAsync(services.GetRequiredService<IRefreshQueue>(), key, key);
@@ -374,15 +376,33 @@ public sealed partial class DurableQueueTests
 
         await DatabaseFixture.EventuallyAsync(
             async () => await db.ScalarAsync<long>("SELECT count(*) FROM matview_refresh.refresh_requests") == 0, "every target to be run");
-        await DatabaseFixture.EventuallyAsync(
-            async () => await db.ScalarAsync<long>("SELECT count(*) FROM matview_refresh.refresh_workers") == 1, "the worker that cannot resolve a target to leave the shares");
-        Assert.Equal(20L, await db.ScalarAsync<long>("SELECT count(*) FROM q.mart"));
-        await resolving.StopAsync(CancellationToken.None);
-        Assert.Equal(0L, await db.ScalarAsync<long>("SELECT count(*) FROM matview_refresh.refresh_workers"));
+        Assert.Equal(0L, await db.ScalarAsync<long>(Mismatches));
+        Assert.Equal(1L, await db.ScalarAsync<long>("SELECT count(*) FROM matview_refresh.refresh_workers"));
+        await sharing.StopAsync(CancellationToken.None);
     }
 
-    /// <summary>The due read as worker <paramref name="worker"/> (settle 2 s, MaxWait 10 s, MinInterval 0, poll interval 1 s).</summary>
-    private async Task<List<(string Target, double DueInMs)>> ReadDueAsync(DurableSql sql, Guid worker, bool inShares = true)
+    [Fact]
+    public async Task Without_the_refresh_workers_table_a_worker_says_so_once_and_runs_every_due_target_without_shares()
+    {
+        var logs = new RecordingLoggerProvider();
+        var services = Instance(logs: logs, more: s => s.PostConfigure<MatViewRefreshOptions>(o => o.AutoCreateSchema = false));
+        await db.ExecuteAsync("DROP TABLE matview_refresh.refresh_workers");
+        await StartWorkerAsync(services);
+        for (var key = 1; key <= 5; key++)
+        {
+            await WriteAsync(services.GetRequiredService<IRefreshQueue>(), key, key);
+        }
+
+        await DatabaseFixture.EventuallyAsync(
+            async () => await db.ScalarAsync<long>("SELECT count(*) FROM matview_refresh.refresh_requests") == 0, "every target to be run");
+        Assert.Equal(0L, await db.ScalarAsync<long>(Mismatches));
+        var said = Assert.Single(logs.Events, e => e.Id.Id == MatViewRefreshEventIds.DurableSharesUnavailable);
+        Assert.Contains("refresh_workers", said.Message);
+        Assert.DoesNotContain(logs.Events, e => e.Id.Id == MatViewRefreshEventIds.DurablePollFailed);
+    }
+
+    /// <summary>The due read with shares as worker <paramref name="worker"/> (settle 2 s, MaxWait 10 s, MinInterval 0, poll interval 1 s).</summary>
+    private async Task<List<(string Target, double DueInMs)>> ReadDueAsync(DurableSql sql, Guid worker, bool note = true)
     {
         await using var read = db.DataSource.CreateCommand(sql.Due);
         read.Parameters.Add(new() { Value = TimeSpan.FromSeconds(2) });
@@ -392,7 +412,7 @@ public sealed partial class DurableQueueTests
         read.Parameters.Add(new() { NpgsqlDbType = NpgsqlDbType.Uuid, Value = worker });
         read.Parameters.Add(new() { Value = DurableRefreshWorker.ShareLiveness(TimeSpan.FromSeconds(1)) });
         read.Parameters.Add(new() { Value = DurableRefreshWorker.StealAfter(TimeSpan.FromSeconds(1)) });
-        read.Parameters.Add(new() { Value = inShares });
+        read.Parameters.Add(new() { Value = note });
         await using var reader = await read.ExecuteReaderAsync();
         var listed = new List<(string Target, double DueInMs)>();
         while (await reader.ReadAsync())

@@ -141,6 +141,9 @@ public static class MatViewRefreshEventIds
     /// <summary>A grouped durable run failed and rolled back; its targets run again one at a time.</summary>
     public const int DurableGroupFailed = 5008;
 
+    /// <summary>The durable worker cannot use the <c>refresh_workers</c> table (missing, or no rights): it reads every due target, without shares.</summary>
+    public const int DurableSharesUnavailable = 5009;
+
     /// <summary>A stopping durable worker could not remove itself from the workers sharing the queue; its row stops counting after a while.</summary>
-    public const int DurableLeaveFailed = 5009;
+    public const int DurableLeaveFailed = 5010;
 }

@@ -37,6 +37,10 @@ internal static partial class Log
         "A grouped durable run of {Targets} target(s) failed and was rolled back ({ErrorMessage}); each target runs again alone")]
     public static partial void DurableGroupFailed(ILogger logger, int targets, string errorMessage, Exception exception);
 
+    [LoggerMessage(MatViewRefreshEventIds.DurableSharesUnavailable, LogLevel.Warning,
+        "Durable refresh worker cannot use the refresh_workers table ({ErrorMessage}): it reads every due target, not a share of them; run the log schema script (IRefreshLog.EnsureSchemaAsync, or 'matview-refresh schema') and grant the app's role INSERT, UPDATE, DELETE on it")]
+    public static partial void DurableSharesUnavailable(ILogger logger, string errorMessage);
+
     [LoggerMessage(MatViewRefreshEventIds.DurableLeaveFailed, LogLevel.Debug,
         "Durable refresh worker could not remove itself from the workers sharing the queue ({ErrorMessage}); the others take its share once it has not been seen for a while")]
     public static partial void DurableLeaveFailed(ILogger logger, string errorMessage);

@@ -44,6 +44,16 @@ public sealed class DurableRefreshOptions
     [SettingRange(1, 10_000, Section = "MatViewRefresh:Durable")]
     public int MaxTargetsPerRun { get; set; } = 100;
 
+    /// <summary>
+    /// Divide the due targets between the instances whose worker is on: each lists only its share (a hash of the target, modulo
+    /// the workers seen lately — noted in the <c>refresh_workers</c> table), plus other shares' targets once they are overdue by
+    /// five poll intervals (at least 5 s), so a share whose worker died or stalled is still run. Without shares, busy instances
+    /// offer their claims the same targets and find many just run or held by another. Turn it off where instances register
+    /// different targets: a target in the share of an instance that cannot resolve it waits those 5 s for another.
+    /// <value>The default is <see langword="true"/>.</value>
+    /// </summary>
+    public bool ShareTargets { get; set; } = true;
+
     /// <summary>The trigger recorded in the history for durable runs. <value>The default is <c>queue</c>.</value></summary>
     public string Trigger { get; set; } = "queue";
 

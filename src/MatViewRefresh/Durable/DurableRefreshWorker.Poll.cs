@@ -1,3 +1,4 @@
+using Npgsql;
 using NpgsqlTypes;
 
 namespace MatViewRefresh;
@@ -106,22 +107,6 @@ internal sealed partial class DurableRefreshWorker
         return _ready.Count > 0 ? _durable.PollInterval : skipped && free > 0 ? TimeSpan.Zero : wait;
     }
 
-    /// <summary>
-    /// How long a worker counts as alive for the others' shares after its last read of the queue (<see cref="DurableSql.Due"/>):
-    /// ten poll intervals, at least 10 s — long enough that a worker whose runs are all busy (it does not read then) keeps its
-    /// share through a long run; a dead worker's share is run meanwhile by the others once <see cref="StealAfter"/> overdue.
-    /// </summary>
-    internal static TimeSpan ShareLiveness(TimeSpan pollInterval) => Max(pollInterval * 10, TimeSpan.FromSeconds(10));
-
-    /// <summary>
-    /// How overdue a target of another worker's share must be for this worker to list it too: five poll intervals, at least
-    /// 5 s — well past what a live worker takes to pick up its own share even under load (taking the other's targets sooner
-    /// only makes both instances try the same ones), so in practice a share whose worker died or stalled.
-    /// </summary>
-    internal static TimeSpan StealAfter(TimeSpan pollInterval) => Max(pollInterval * 5, TimeSpan.FromSeconds(5));
-
-    private static TimeSpan Max(TimeSpan a, TimeSpan b) => a > b ? a : b;
-
     /// <summary>Reads a batch of due targets into the ready list; returns the time until the next one not yet due (at most PollInterval).</summary>
     private async Task<TimeSpan> ReadDueAsync(CancellationToken cancellationToken)
     {
@@ -142,17 +127,38 @@ internal sealed partial class DurableRefreshWorker
         var runningAtStart = new HashSet<string>(_running.Keys, StringComparer.Ordinal);
         var due = new List<string>();
         var wait = _durable.PollInterval;
-        await using (var command = _dataSource.Value.CreateCommand(_sql.Due))
+        var shares = _shares;
+        var note = shares && NoteNow();
+        await using (var command = _dataSource.Value.CreateCommand(shares ? _sql.Due : _sql.DueAll))
         {
             command.Parameters.Add(new() { NpgsqlDbType = NpgsqlDbType.Interval, Value = _timing.DelayMin });
             command.Parameters.Add(new() { NpgsqlDbType = NpgsqlDbType.Interval, Value = _timing.MaxWait });
             command.Parameters.Add(new() { NpgsqlDbType = NpgsqlDbType.Interval, Value = _timing.MinInterval });
             command.Parameters.Add(new() { Value = ReadLimit + runningAtStart.Count + _notBefore.Count });
-            command.Parameters.Add(new() { NpgsqlDbType = NpgsqlDbType.Uuid, Value = _workerId });
-            command.Parameters.Add(new() { NpgsqlDbType = NpgsqlDbType.Interval, Value = ShareLiveness(_durable.PollInterval) });
-            command.Parameters.Add(new() { NpgsqlDbType = NpgsqlDbType.Interval, Value = StealAfter(_durable.PollInterval) });
-            command.Parameters.Add(new() { NpgsqlDbType = NpgsqlDbType.Boolean, Value = _inShares });
-            await using var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
+            if (shares)
+            {
+                command.Parameters.Add(new() { NpgsqlDbType = NpgsqlDbType.Uuid, Value = _workerId });
+                command.Parameters.Add(new() { NpgsqlDbType = NpgsqlDbType.Interval, Value = ShareLiveness(_durable.PollInterval) });
+                command.Parameters.Add(new() { NpgsqlDbType = NpgsqlDbType.Interval, Value = StealAfter(_durable.PollInterval) });
+                command.Parameters.Add(new() { NpgsqlDbType = NpgsqlDbType.Boolean, Value = note });
+            }
+
+            NpgsqlDataReader reader;
+            try
+            {
+                reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
+            }
+            catch (PostgresException e) when (shares && SharesUnavailable(e))
+            {
+                return TimeSpan.Zero; // read again at once, without shares
+            }
+
+            if (note)
+            {
+                Noted();
+            }
+
+            await using var _ = reader;
             while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
             {
                 var dueInMs = reader.GetDouble(1);

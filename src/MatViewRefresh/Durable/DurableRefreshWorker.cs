@@ -34,8 +34,6 @@ internal sealed partial class DurableRefreshWorker : BackgroundService
     private readonly RefreshDebounceOptions _timing;
     private readonly DurableSql _sql;
     private readonly Func<double> _random;
-    private readonly Guid _workerId = Guid.NewGuid(); // this worker's row in refresh_workers (shares of the due targets)
-    private volatile bool _inShares = true; // false once it met a target it cannot resolve: it then reads every due target
     private readonly ConcurrentDictionary<string, Task> _running = new(StringComparer.Ordinal); // targets being run, alone or in a group
     private int _active; // runs (a single target's or a group's) in flight: what MaxConcurrentRuns bounds
 
@@ -77,6 +75,7 @@ internal sealed partial class DurableRefreshWorker : BackgroundService
         _defaultSchema = options.Value.DefaultSchema;
         _lockTimeout = options.Value.LockTimeout;
         _lastPrune = time.GetTimestamp();
+        _shares = _durable.ShareTargets;
     }
 
     /// <summary>Runs started by this worker (succeeded, failed or found busy).</summary>
@@ -181,7 +180,6 @@ internal sealed partial class DurableRefreshWorker : BackgroundService
     private void Unresolved(string key)
     {
         NotBefore(key, UnresolvedRetry);
-        _inShares = false; // a share of targets it may not resolve would wait for the others' StealAfter: it leaves the shares
         bool first;
         lock (_warnedUnresolved)
         {
@@ -213,25 +211,6 @@ internal sealed partial class DurableRefreshWorker : BackgroundService
         await using var command = _dataSource.Value.CreateCommand(_sql.Prune);
         command.Parameters.Add(new() { NpgsqlDbType = NpgsqlDbType.Interval, Value = _timing.MinInterval });
         await command.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
-    }
-
-    /// <summary>
-    /// Removes this worker from the others' shares as it stops, so they take its targets at their next read. Best effort, bounded
-    /// by a few seconds: a row left behind (database unreachable, worker killed) only stops counting after ShareLiveness.
-    /// </summary>
-    private async Task LeaveAsync()
-    {
-        try
-        {
-            using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(5));
-            await using var command = _dataSource.Value.CreateCommand(_sql.Leave);
-            command.Parameters.Add(new() { NpgsqlDbType = NpgsqlDbType.Uuid, Value = _workerId });
-            await command.ExecuteNonQueryAsync(timeout.Token).ConfigureAwait(false);
-        }
-        catch (Exception e) when (e is NpgsqlException or OperationCanceledException or TimeoutException or ObjectDisposedException or InvalidOperationException)
-        {
-            Log.DurableLeaveFailed(_logger, e.Message);
-        }
     }
 
     private void Wake() => Volatile.Read(ref _wake).TrySetResult();

@@ -14,24 +14,32 @@ internal sealed class DurableSql
     {
         LogSchema = schema;
         var s = SqlIdentifier.Quote(schema);
-        Due = $"""
-            WITH seen AS (
-                INSERT INTO {s}.refresh_workers AS w (worker, seen_at) SELECT $5, clock_timestamp() WHERE $8
-                ON CONFLICT (worker) DO UPDATE SET seen_at = EXCLUDED.seen_at),
-            left_shares AS (DELETE FROM {s}.refresh_workers w WHERE NOT $8 AND w.worker = $5),
-            me AS (
-                SELECT count(*) FILTER (WHERE w.worker < $5) AS i, count(*) + 1 AS n
-                  FROM {s}.refresh_workers w WHERE w.seen_at > clock_timestamp() - $6 AND w.worker <> $5),
+        var pending = $"""
             k AS (
                 SELECT r.target, min(r.requested_at) AS oldest, max(r.requested_at) AS newest
                   FROM {s}.refresh_requests r GROUP BY r.target),
             d AS (
                 SELECT k.target, greatest(least(k.newest + $1, k.oldest + $2), q.last_run_at + $3, q.retry_at) AS due
                   FROM k LEFT JOIN {s}.refresh_queue_state q ON q.target = k.target)
+            """;
+        DueAll = $"""
+            WITH {pending}
             SELECT d.target, extract(epoch FROM d.due - clock_timestamp())::float8 * 1000
-              FROM d, me
-             WHERE NOT $8 OR me.n = 1 OR (hashtext(d.target) & 2147483647) % me.n = me.i OR d.due < clock_timestamp() - $7
-             ORDER BY d.due LIMIT $4
+              FROM d ORDER BY d.due LIMIT $4
+            """;
+        Due = $"""
+            WITH seen AS (
+                INSERT INTO {s}.refresh_workers AS w (worker, seen_at) SELECT $5, clock_timestamp() WHERE $8
+                ON CONFLICT (worker) DO UPDATE SET seen_at = EXCLUDED.seen_at),
+            gone AS (DELETE FROM {s}.refresh_workers w WHERE $8 AND w.worker <> $5 AND w.seen_at < clock_timestamp() - interval '1 hour'),
+            me AS (
+                SELECT count(*) FILTER (WHERE w.worker < $5) AS i, count(*) + 1 AS n
+                  FROM {s}.refresh_workers w WHERE w.seen_at > clock_timestamp() - $6 AND w.worker <> $5),
+            {pending},
+            m AS (SELECT d.*, me.n = 1 OR (hashtext(d.target) & 2147483647) % me.n = me.i AS mine FROM d, me)
+            SELECT m.target, extract(epoch FROM m.due - clock_timestamp())::float8 * 1000
+              FROM m WHERE m.mine OR m.due < clock_timestamp() - $7
+             ORDER BY m.due > clock_timestamp(), m.mine DESC, m.due LIMIT $4
             """;
         Leave = $"DELETE FROM {s}.refresh_workers WHERE worker = $1";
         Lock = $"""
@@ -104,7 +112,6 @@ internal sealed class DurableSql
             ON CONFLICT (target) DO UPDATE SET failures = EXCLUDED.failures, retry_at = EXCLUDED.retry_at, last_error = EXCLUDED.last_error
             """;
         Prune = $"""
-            WITH gone AS (DELETE FROM {s}.refresh_workers w WHERE w.seen_at < clock_timestamp() - interval '1 hour')
             DELETE FROM {s}.refresh_queue_state q
              WHERE q.failures = 0 AND (q.retry_at IS NULL OR q.retry_at < clock_timestamp())
                AND (q.last_run_at IS NULL OR q.last_run_at < clock_timestamp() - $1)
@@ -119,16 +126,18 @@ internal sealed class DurableSql
     /// Targets with pending requests, earliest due first, with how long until each is due (negative: overdue; the first not yet
     /// due tells the worker when to look again); $1 settle delay, $2 MaxWait, $3 MinInterval, $4 limit. One pass over the
     /// pending rows, aggregated by target: cheaper, under churn, than looking up each target's oldest and newest request by
-    /// index (a queue's indexes are full of entries of rows deleted since the last vacuum).
-    /// <para>
-    /// Shares: the reading worker ($5) notes that it is alive (<c>refresh_workers</c>), and lists only the targets of its share
-    /// — <c>hashtext(target)</c> modulo the workers seen within $6, by their ids' order — plus any target overdue by more than
-    /// $7, whoever's share it is. Instances then seldom offer their claims the same targets (each would find half of them
-    /// run or held by the other), and a share whose worker died or fell behind is still run, only later. Shares are a
-    /// preference, never a guarantee: claims are what keep two runs of a target apart. With $8 false (a worker that has met
-    /// a target it cannot resolve: its share would wait for the others' $7), the worker removes its row and lists every due
-    /// target, as with no shares; the others divide the targets without it.
-    /// </para>
+    /// index (a queue's indexes are full of entries of rows deleted since the last vacuum). Every worker's list, without
+    /// shares (<see cref="DurableRefreshOptions.ShareTargets"/> off, or no <c>refresh_workers</c> table to use).
+    /// </summary>
+    public string DueAll { get; }
+
+    /// <summary>
+    /// <see cref="DueAll"/>, for the reading worker's share ($5 its id): <c>hashtext(target)</c> modulo the workers seen within
+    /// $6 (in <c>refresh_workers</c>), by their ids' order, plus any target of another share overdue by more than $7 (a share
+    /// whose worker died or stalled is still run, later). Its own due targets come first, then the others', then its own not
+    /// yet due. With $8 the worker notes that it is alive (and rows of workers gone for an hour are removed); the rank needs
+    /// no row of its own, so it notes itself only every few reads. Shares are a preference, never a guarantee: claims are what
+    /// keep two runs of a target apart.
     /// </summary>
     public string Due { get; }
 

@@ -123,9 +123,9 @@ CREATE TABLE IF NOT EXISTS "matview_refresh".refresh_queue_state (
     last_error  text
 );
 
--- The durable workers seen lately: each notes itself at every read of the queue, and reads only its share of the due
--- targets (a hash of the target modulo the workers seen, by id), plus what is long overdue. Ids are random per worker; rows
--- of workers gone for an hour are pruned, a stopping worker removes its own.
+-- The durable workers seen lately (shares, DurableRefreshOptions.ShareTargets): each notes itself every few reads of the
+-- queue and reads only its share of the due targets (a hash of the target modulo the workers seen, by id), then what is long
+-- overdue. Ids are random per worker; rows of workers gone for an hour are removed, a stopping worker removes its own.
 CREATE TABLE IF NOT EXISTS "matview_refresh".refresh_workers (
     worker  uuid        PRIMARY KEY,
     seen_at timestamptz NOT NULL
