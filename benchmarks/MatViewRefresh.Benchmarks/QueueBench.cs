@@ -55,7 +55,7 @@ internal static class QueueBench
 
     /// <summary>An app instance: its own data source (connections) and container; the worker runs only when <paramref name="worker"/>.</summary>
     public static ServiceProvider Instance(
-        string connectionString, bool notify, bool worker = false, TimeSpan? settle = null, TimeSpan? maxWait = null, int targetsPerRun = 100, int concurrentRuns = 8)
+        string connectionString, bool notify, bool worker = false, TimeSpan? settle = null, TimeSpan? maxWait = null, int targetsPerRun = 100, int concurrentRuns = 8, bool shares = true)
     {
         var services = new ServiceCollection();
         services.AddSingleton(NpgsqlDataSource.Create(connectionString));
@@ -65,6 +65,7 @@ internal static class QueueBench
             o.Durable.ListenNotify = notify;
             o.Durable.MaxConcurrentRuns = concurrentRuns;
             o.Durable.MaxTargetsPerRun = targetsPerRun;
+            o.Durable.ShareTargets = shares;
             o.Durable.PollInterval = TimeSpan.FromMilliseconds(200);
             o.Durable.Resolver = Resolve;
             var delay = settle ?? TimeSpan.FromMilliseconds(200);

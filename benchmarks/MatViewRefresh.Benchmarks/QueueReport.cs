@@ -14,14 +14,14 @@ namespace MatViewRefresh.Benchmarks;
 /// </summary>
 internal static class QueueReport
 {
-    private const string Usage = "queue [--rounds N] [--contention-seconds S] [--contention-writers N] [--seconds S] [--writers N] [--per-tx N] [--keys N] [--settle-ms N] [--max-wait-ms N] [--targets-per-run N] [--concurrent-runs N] [--rate N] [--plpgsql 0|1] [--covering 0|1] [--warmup S]";
+    private const string Usage = "queue [--rounds N] [--contention-seconds S] [--contention-writers N] [--seconds S] [--writers N] [--per-tx N] [--keys N] [--settle-ms N] [--max-wait-ms N] [--targets-per-run N] [--concurrent-runs N] [--rate N] [--plpgsql 0|1] [--covering 0|1] [--shares 0|1] [--warmup S]";
 
     public static async Task<int> RunAsync(string[] args)
     {
         var settings = new Dictionary<string, double>
         {
             ["rounds"] = 3000, ["contention-seconds"] = 5, ["contention-writers"] = 8, ["seconds"] = 20, ["writers"] = 8, ["per-tx"] = 10, ["keys"] = 10_000,
-            ["settle-ms"] = 1000, ["max-wait-ms"] = double.NaN, ["targets-per-run"] = 100, ["concurrent-runs"] = 8, ["rate"] = 0, ["plpgsql"] = 0, ["covering"] = 0, ["warmup"] = 0,
+            ["settle-ms"] = 1000, ["max-wait-ms"] = double.NaN, ["targets-per-run"] = 100, ["concurrent-runs"] = 8, ["rate"] = 0, ["plpgsql"] = 0, ["covering"] = 0, ["shares"] = 1, ["warmup"] = 0,
         };
         for (var i = 0; i < args.Length; i += 2)
         {
@@ -76,7 +76,8 @@ internal static class QueueReport
         {
             var settle = TimeSpan.FromMilliseconds(settings["settle-ms"]);
             var worker = new WorkerSettings(
-                settle, double.IsNaN(settings["max-wait-ms"]) ? settle : TimeSpan.FromMilliseconds(settings["max-wait-ms"]), (int)settings["targets-per-run"], (int)settings["concurrent-runs"], TimeSpan.FromSeconds(settings["warmup"]));
+                settle, double.IsNaN(settings["max-wait-ms"]) ? settle : TimeSpan.FromMilliseconds(settings["max-wait-ms"]), (int)settings["targets-per-run"], (int)settings["concurrent-runs"], TimeSpan.FromSeconds(settings["warmup"]),
+                settings["shares"] > 0);
             await ThroughputAsync(connectionString, dataSource, TimeSpan.FromSeconds(settings["seconds"]), (int)settings["writers"], (int)settings["per-tx"], (int)settings["keys"], settings["rate"], worker);
         }
         return 0;
@@ -149,13 +150,13 @@ internal static class QueueReport
 
     /// <summary>The two worker instances' settings in the throughput run.</summary>
     /// <param name="Warmup">Writing before the measured window: the first settle delay makes every key due at once, a burst a running system does not see.</param>
-    private sealed record WorkerSettings(TimeSpan Settle, TimeSpan MaxWait, int TargetsPerRun, int ConcurrentRuns, TimeSpan Warmup)
+    private sealed record WorkerSettings(TimeSpan Settle, TimeSpan MaxWait, int TargetsPerRun, int ConcurrentRuns, TimeSpan Warmup, bool Shares)
     {
         public ServiceProvider Instance(string connectionString) =>
-            QueueBench.Instance(connectionString, notify: false, worker: true, Settle, MaxWait, TargetsPerRun, ConcurrentRuns);
+            QueueBench.Instance(connectionString, notify: false, worker: true, Settle, MaxWait, TargetsPerRun, ConcurrentRuns, Shares);
 
         public override string ToString() =>
-            $"settle {Settle.TotalMilliseconds:N0} ms, MaxWait {MaxWait.TotalMilliseconds:N0} ms, MinInterval 0, up to {TargetsPerRun} targets per run, {ConcurrentRuns} runs at once per instance";
+            $"settle {Settle.TotalMilliseconds:N0} ms, MaxWait {MaxWait.TotalMilliseconds:N0} ms, MinInterval 0, up to {TargetsPerRun} targets per run, {ConcurrentRuns} runs at once per instance, shares {(Shares ? "on" : "off")}";
     }
 
     /// <param name="rate">Requests per second the writers enqueue together, paced (0: as fast as they can — then they take the CPU the workers need).</param>

@@ -106,6 +106,25 @@ public sealed class DurableQueueUnitTests
         Assert.Equal(TimeSpan.FromMilliseconds(stealMs), DurableRefreshWorker.StealAfter(TimeSpan.FromMilliseconds(pollMs)));
     }
 
+    [Theory]
+    [InlineData(0, 100, 1)] // nothing measured yet: due targets are spread over the free runs
+    [InlineData(200, 100, 1)] // slow targets: spread, to refresh in parallel
+    [InlineData(50, 100, 1)]
+    [InlineData(24.9, 100, 2)]
+    [InlineData(1, 100, 50)] // cheap targets: about 50 ms of them share a claim and a transaction
+    [InlineData(0.1, 100, 100)] // never more than MaxTargetsPerRun
+    [InlineData(0.1, 1, 1)]
+    public void The_smallest_group_holds_about_50_ms_of_refreshes_by_their_recent_cost(double targetCostMs, int maxTargetsPerRun, int expected) =>
+        Assert.Equal(expected, DurableRefreshWorker.MinGroupSize(targetCostMs, maxTargetsPerRun));
+
+    [Theory]
+    [InlineData(1000, 100)]
+    [InlineData(200, 100)]
+    [InlineData(150, 75)] // a fast poll: half of it
+    [InlineData(10, 5)]
+    public void Targets_seen_coming_wait_at_most_100_ms_or_half_the_poll_interval_for_others_to_join_their_group(int pollMs, int expectedMs) =>
+        Assert.Equal(TimeSpan.FromMilliseconds(expectedMs), DurableRefreshWorker.UpcomingBatch(TimeSpan.FromMilliseconds(pollMs)));
+
     [Fact]
     public void Backoff_doubles_from_FailureRetryDelay_and_stops_at_FailureRetryMaxDelay()
     {

@@ -78,6 +78,30 @@ internal sealed partial class DurableRefreshWorker
 
     internal static readonly TimeSpan MaxGroupLockWait = TimeSpan.FromSeconds(1);
 
+    // What one target of a group has taken to refresh lately, in milliseconds (a moving average; 0: not measured yet).
+    private double _targetCostMs;
+
+    /// <summary>Targets refreshed in groups cost about this much each, together, before a group is spread over the free runs.</summary>
+    internal static readonly TimeSpan GroupSpreadBelow = TimeSpan.FromMilliseconds(50);
+
+    private void NoteTargetCost(TimeSpan refreshes, int targets)
+    {
+        var each = refreshes.TotalMilliseconds / Math.Max(1, targets);
+        var usual = Volatile.Read(ref _targetCostMs);
+        Volatile.Write(ref _targetCostMs, usual == 0 ? each : (usual * 0.8) + (each * 0.2));
+    }
+
+    /// <summary>
+    /// The smallest group the loop makes when due targets are fewer than its free runs could take: as many targets as refresh
+    /// together in about <see cref="GroupSpreadBelow"/> (by their recent cost), so that cheap targets share one claim and
+    /// transaction instead of a group each, while slow ones (or before any was measured) are spread over the free runs, to
+    /// refresh in parallel.
+    /// </summary>
+    private int MinGroupSize() => MinGroupSize(Volatile.Read(ref _targetCostMs), _durable.MaxTargetsPerRun);
+
+    internal static int MinGroupSize(double targetCostMs, int maxTargetsPerRun) =>
+        targetCostMs <= 0 ? 1 : (int)Math.Clamp(GroupSpreadBelow.TotalMilliseconds / targetCostMs, 1, maxTargetsPerRun);
+
     private void LaunchGroup(List<(string Key, DurableRegistration Registration)> members, MaterializedViewRefresher refresher, CancellationToken cancellationToken)
     {
         // One order for every group: two groups that touch the same rows take their locks in the same order.
@@ -211,7 +235,9 @@ internal sealed partial class DurableRefreshWorker
             }
 
             startedAt = _time.GetUtcNow();
+            var began = _time.GetTimestamp();
             await RefreshAllAsync(connection, transaction, members, cancellationToken).ConfigureAwait(false);
+            NoteTargetCost(_time.GetElapsedTime(began), members.Count);
 
             // Not cancelled from here on: the refreshes are done, and stopping the host must not throw them away.
             await CommitGroupAsync(connection, transaction, members, claimedAt).ConfigureAwait(false);

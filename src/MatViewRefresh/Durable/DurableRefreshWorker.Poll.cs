@@ -19,6 +19,7 @@ internal sealed partial class DurableRefreshWorker
     /// and window targets are run in groups of up to MaxTargetsPerRun (one claim, one transaction), views and the rest alone.
     /// Finishing runs take the next from the batch, and the queue is read again when the batch is used up or PollInterval has
     /// passed — but never sooner than four times what the last read took: under load it runs a few times a second, not once per run.
+    /// Targets the last read saw coming due (<see cref="ReadAhead"/>) join the batch when due.
     /// </summary>
     private async Task<TimeSpan> PollAsync(CancellationToken cancellationToken)
     {
@@ -30,6 +31,7 @@ internal sealed partial class DurableRefreshWorker
 
         // Targets of failed groups (and failing ones set aside) first, each alone.
         free = LaunchAlone(free, cancellationToken);
+        TakeUpcoming();
 
         var wait = _durable.PollInterval;
         var since = _time.GetElapsedTime(_lastPoll);
@@ -40,7 +42,9 @@ internal sealed partial class DurableRefreshWorker
         spacing = spacing < cap ? spacing : cap;
         if (_ready.Count == 0 && since < spacing)
         {
-            return spacing - since; // newly due targets wait a little: reading them at once would take the CPU the runs need
+            // Newly due targets wait a little (reading them at once would take the CPU the runs need), except those the last
+            // read saw coming.
+            return Sooner(spacing - since, UntilUpcoming());
         }
 
         if (_ready.Count == 0 || (since >= _durable.PollInterval && since >= spacing))
@@ -49,7 +53,7 @@ internal sealed partial class DurableRefreshWorker
         }
 
         var groups = _refresher is MaterializedViewRefresher { RunsInCallerTransactions: true } refresher && _durable.MaxTargetsPerRun > 1 ? refresher : null;
-        var groupSize = Math.Clamp((_ready.Count + free - 1) / free, 1, _durable.MaxTargetsPerRun);
+        var groupSize = Math.Clamp(Math.Max((_ready.Count + free - 1) / free, MinGroupSize()), 1, _durable.MaxTargetsPerRun);
         var group = new List<(string Key, DurableRegistration Registration)>();
         var deferred = new List<string>();
         var skipped = false;
@@ -104,10 +108,44 @@ internal sealed partial class DurableRefreshWorker
             }
         }
 
-        return _ready.Count > 0 ? _durable.PollInterval : skipped && free > 0 ? TimeSpan.Zero : wait;
+        return Sooner(_ready.Count > 0 ? _durable.PollInterval : skipped && free > 0 ? TimeSpan.Zero : wait, UntilUpcoming());
     }
 
-    /// <summary>Reads a batch of due targets into the ready list; returns the time until the next one not yet due (at most PollInterval).</summary>
+    /// <summary>Moves the targets the last read saw coming, and now due, to the ready list.</summary>
+    private void TakeUpcoming()
+    {
+        var now = _time.GetTimestamp();
+        while (_upcoming.TryPeek(out var next) && next.Due <= now)
+        {
+            _upcoming.Dequeue();
+            _ready.Enqueue(next.Target);
+        }
+    }
+
+    /// <summary>
+    /// How long until the loop should take upcoming targets: the first one's due time plus <see cref="UpcomingBatch"/>, so that
+    /// targets coming due close together start in one group, not one group each.
+    /// </summary>
+    private TimeSpan UntilUpcoming() =>
+        _upcoming.TryPeek(out var next)
+            ? TimeSpan.FromSeconds(Math.Max(0, next.Due - _time.GetTimestamp()) / (double)_time.TimestampFrequency) + UpcomingBatch(_durable.PollInterval)
+            : TimeSpan.MaxValue;
+
+    /// <summary>How long an upcoming target, once due, waits for others to join its group: 100 ms, or half the poll interval if shorter.</summary>
+    internal static TimeSpan UpcomingBatch(TimeSpan pollInterval) => Sooner(TimeSpan.FromMilliseconds(100), pollInterval / 2);
+
+    private static TimeSpan Sooner(TimeSpan a, TimeSpan b) => a < b ? a : b;
+
+    /// <summary>
+    /// How far ahead a read of the queue looks: targets due within this time are started when due, without another read
+    /// (reads are spaced by their cost, up to <see cref="MaxReadSpacing"/> apart).
+    /// </summary>
+    private static TimeSpan ReadAhead => MaxReadSpacing;
+
+    /// <summary>
+    /// Reads a batch of due targets into the ready list, and those due within <see cref="ReadAhead"/> into the upcoming list;
+    /// returns the time until the next one after them (at most PollInterval).
+    /// </summary>
     private async Task<TimeSpan> ReadDueAsync(CancellationToken cancellationToken)
     {
         _lastPoll = _time.GetTimestamp();
@@ -126,6 +164,7 @@ internal sealed partial class DurableRefreshWorker
         // although the run just covered (and deleted) their requests.
         var runningAtStart = new HashSet<string>(_running.Keys, StringComparer.Ordinal);
         var due = new List<string>();
+        var coming = new List<(double InMs, string Target)>();
         var wait = _durable.PollInterval;
         var shares = _shares;
         var note = shares && NoteNow();
@@ -162,7 +201,7 @@ internal sealed partial class DurableRefreshWorker
             while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
             {
                 var dueInMs = reader.GetDouble(1);
-                if (dueInMs > 0)
+                if (dueInMs > ReadAhead.TotalMilliseconds)
                 {
                     var until = TimeSpan.FromMilliseconds(dueInMs);
                     wait = until < wait ? until : wait;
@@ -172,9 +211,26 @@ internal sealed partial class DurableRefreshWorker
                 var target = reader.GetString(0);
                 if (!_notBefore.ContainsKey(target) && !_running.ContainsKey(target) && !runningAtStart.Contains(target))
                 {
-                    due.Add(target);
+                    if (dueInMs > 0)
+                    {
+                        coming.Add((dueInMs, target));
+                    }
+                    else
+                    {
+                        due.Add(target);
+                    }
                 }
             }
+        }
+
+        // Targets due before the next read are started when due, without waiting for it: their due time was measured when the
+        // read ran, so counting it from now starts them late by at most the read's duration, never early (a claim re-checks
+        // that each is due, and one that is not — a new request moved its settle delay — waits for a later read).
+        var readEnd = _time.GetTimestamp();
+        _upcoming.Clear();
+        foreach (var (inMs, target) in coming)
+        {
+            _upcoming.Enqueue((readEnd + (long)(inMs / 1000 * _time.TimestampFrequency), target));
         }
 
         _lastPollTook = _time.GetElapsedTime(_lastPoll);
