@@ -67,6 +67,46 @@ public sealed partial class DurableQueueTests
     }
 
     [Fact]
+    public async Task A_target_measured_slow_in_a_group_gets_a_group_of_its_own_and_the_cheap_ones_still_share_one()
+    {
+        // One run at a time: every due target fits one group, unless it is set apart (with more runs, due targets fewer than
+        // the runs could take are also spread over them by their measured cost).
+        var services = Instance(settle: TimeSpan.FromMilliseconds(200), maxConcurrentRuns: 1);
+        var queue = services.GetRequiredService<IRefreshQueue>();
+        await db.ExecuteAsync("INSERT INTO q.slow VALUES (1, 0.2)");
+        await StartWorkerAsync(services);
+
+        // Twice, five targets due at once (one transaction): the first round, one group, measures them (key 1 takes 200 ms, the
+        // others about nothing); in the second, the four cheap ones share a group and key 1 has its own.
+        for (var round = 1; round <= 2; round++)
+        {
+            await using (var connection = await db.DataSource.OpenConnectionAsync())
+            await using (var transaction = await connection.BeginTransactionAsync())
+            {
+                await using (var insert = new NpgsqlCommand("INSERT INTO q.src (k, v) SELECT g, 1 FROM generate_series(1, 5) g", connection, transaction))
+                {
+                    await insert.ExecuteNonQueryAsync();
+                }
+
+                await queue.EnqueueAsync(Enumerable.Range(1, 5).Select(QueueTestTargets.Key), transaction, CancellationToken.None);
+                await transaction.CommitAsync();
+            }
+
+            await QuiescentAsync();
+        }
+
+        Assert.Equal(0L, await db.ScalarAsync<long>(Mismatches));
+        Assert.Equal(10L, await db.ScalarAsync<long>("SELECT count(*) FROM matview_refresh.refresh_history WHERE success AND trigger = 'queue'"));
+        var second = """
+            SELECT h.scope, h.xmin::text AS tx FROM matview_refresh.refresh_history h
+             WHERE h.id IN (SELECT max(id) FROM matview_refresh.refresh_history GROUP BY target, scope)
+            """;
+        Assert.Equal(5L, await db.ScalarAsync<long>($"SELECT count(*) FROM ({second}) s"));
+        Assert.Equal(1L, await db.ScalarAsync<long>($"SELECT count(DISTINCT tx) FROM ({second}) s WHERE scope <> 'k=1'"));
+        Assert.Equal(0L, await db.ScalarAsync<long>($"SELECT count(*) FROM ({second}) s JOIN ({second}) o ON o.tx = s.tx AND o.scope <> s.scope WHERE s.scope = 'k=1'"));
+    }
+
+    [Fact]
     public async Task A_failing_target_fails_only_its_group_whose_targets_then_run_alone_and_later_groups_leave_it_out()
     {
         var logs = new RecordingLoggerProvider();

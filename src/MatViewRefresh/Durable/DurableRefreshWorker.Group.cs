@@ -84,18 +84,48 @@ internal sealed partial class DurableRefreshWorker
     /// <summary>Targets refreshed in groups cost about this much each, together, before a group is spread over the free runs.</summary>
     internal static readonly TimeSpan GroupSpreadBelow = TimeSpan.FromMilliseconds(50);
 
-    private void NoteTargetCost(TimeSpan refreshes, int targets)
+    // Targets whose refresh took longer than GroupSpreadBelow in a group lately (until when they count as slow, monotonic
+    // ticks): each gets a group of its own. Bounded.
+    private readonly ConcurrentDictionary<string, long> _slow = new(StringComparer.Ordinal);
+    private static readonly TimeSpan SlowFor = TimeSpan.FromMinutes(10);
+
+    private void NoteTargetCost(TimeSpan refreshes, List<GroupMember> members)
     {
-        var each = refreshes.TotalMilliseconds / Math.Max(1, targets);
-        var usual = Volatile.Read(ref _targetCostMs);
-        Volatile.Write(ref _targetCostMs, usual == 0 ? each : (usual * 0.8) + (each * 0.2));
+        var fast = 0;
+        var fastMs = refreshes.TotalMilliseconds;
+        foreach (var member in members)
+        {
+            if (member.Execution?.ServerDuration is { } took && took > GroupSpreadBelow)
+            {
+                fastMs -= took.TotalMilliseconds;
+                if (_slow.Count < MaxRemembered)
+                {
+                    _slow[member.Key] = _time.GetTimestamp() + (long)(SlowFor.TotalSeconds * _time.TimestampFrequency);
+                }
+            }
+            else
+            {
+                fast++;
+                _slow.TryRemove(member.Key, out _);
+            }
+        }
+
+        if (fast > 0)
+        {
+            var each = Math.Max(0, fastMs) / fast;
+            var usual = Volatile.Read(ref _targetCostMs);
+            Volatile.Write(ref _targetCostMs, usual == 0 ? each : (usual * 0.8) + (each * 0.2));
+        }
     }
+
+    private bool Slow(string key) =>
+        _slow.TryGetValue(key, out var until) && (until > _time.GetTimestamp() || !_slow.TryRemove(new KeyValuePair<string, long>(key, until)));
 
     /// <summary>
     /// The smallest group the loop makes when due targets are fewer than its free runs could take: as many targets as refresh
-    /// together in about <see cref="GroupSpreadBelow"/> (by their recent cost), so that cheap targets share one claim and
-    /// transaction instead of a group each, while slow ones (or before any was measured) are spread over the free runs, to
-    /// refresh in parallel.
+    /// together in about <see cref="GroupSpreadBelow"/> (by the recent cost of targets under it), so that cheap targets share
+    /// one claim and transaction instead of a group each; before any was measured, they are spread over the free runs. A
+    /// target measured slower than that gets a group of its own, to refresh beside the others.
     /// </summary>
     private int MinGroupSize() => MinGroupSize(Volatile.Read(ref _targetCostMs), _durable.MaxTargetsPerRun);
 
@@ -237,7 +267,7 @@ internal sealed partial class DurableRefreshWorker
             startedAt = _time.GetUtcNow();
             var began = _time.GetTimestamp();
             await RefreshAllAsync(connection, transaction, members, cancellationToken).ConfigureAwait(false);
-            NoteTargetCost(_time.GetElapsedTime(began), members.Count);
+            NoteTargetCost(_time.GetElapsedTime(began), members);
 
             // Not cancelled from here on: the refreshes are done, and stopping the host must not throw them away.
             await CommitGroupAsync(connection, transaction, members, claimedAt).ConfigureAwait(false);

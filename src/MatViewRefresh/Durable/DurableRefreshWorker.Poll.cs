@@ -31,7 +31,8 @@ internal sealed partial class DurableRefreshWorker
 
         // Targets of failed groups (and failing ones set aside) first, each alone.
         free = LaunchAlone(free, cancellationToken);
-        TakeUpcoming();
+        var groups = _refresher is MaterializedViewRefresher { RunsInCallerTransactions: true } refresher && _durable.MaxTargetsPerRun > 1 ? refresher : null;
+        TakeUpcoming(groups is not null);
 
         var wait = _durable.PollInterval;
         var since = _time.GetElapsedTime(_lastPoll);
@@ -52,7 +53,6 @@ internal sealed partial class DurableRefreshWorker
             wait = await ReadDueAsync(cancellationToken).ConfigureAwait(false);
         }
 
-        var groups = _refresher is MaterializedViewRefresher { RunsInCallerTransactions: true } refresher && _durable.MaxTargetsPerRun > 1 ? refresher : null;
         var groupSize = Math.Clamp(Math.Max((_ready.Count + free - 1) / free, MinGroupSize()), 1, _durable.MaxTargetsPerRun);
         var group = new List<(string Key, DurableRegistration Registration)>();
         var deferred = new List<string>();
@@ -84,6 +84,20 @@ internal sealed partial class DurableRefreshWorker
                 continue;
             }
 
+            if (Slow(target))
+            {
+                // Measured slow lately: a group of its own, so that it refreshes beside the others instead of after them.
+                if (free == 1 && group.Count > 0)
+                {
+                    deferred.Add(target);
+                    continue;
+                }
+
+                LaunchGroup([(target, registration)], groups, cancellationToken);
+                free--;
+                continue;
+            }
+
             group.Add((target, registration));
             if (group.Count == groupSize)
             {
@@ -111,14 +125,28 @@ internal sealed partial class DurableRefreshWorker
         return Sooner(_ready.Count > 0 ? _durable.PollInterval : skipped && free > 0 ? TimeSpan.Zero : wait, UntilUpcoming());
     }
 
-    /// <summary>Moves the targets the last read saw coming, and now due, to the ready list.</summary>
-    private void TakeUpcoming()
+    /// <summary>
+    /// Moves the targets the last read saw coming, and now due, to the ready list (in random order: instances taking their
+    /// targets at the same moment seldom try the same one first). Only targets that will run in a group: a grouped claim
+    /// re-checks that each target is due (a request since the read may have moved its settle delay; another instance may have
+    /// set its retry time), a single run's claim does not — a view, say, waits for the read that finds it due.
+    /// </summary>
+    private void TakeUpcoming(bool grouping)
     {
         var now = _time.GetTimestamp();
+        var taken = new List<string>();
         while (_upcoming.TryPeek(out var next) && next.Due <= now)
         {
             _upcoming.Dequeue();
-            _ready.Enqueue(next.Target);
+            if (grouping && _queue.Resolve(next.Target) is { Target.Kind: RefreshTargetKind.Function or RefreshTargetKind.Window } && Groupable(next.Target))
+            {
+                taken.Add(next.Target);
+            }
+        }
+
+        foreach (var target in taken.OrderBy(_ => _random()))
+        {
+            _ready.Enqueue(target);
         }
     }
 
@@ -137,10 +165,11 @@ internal sealed partial class DurableRefreshWorker
     private static TimeSpan Sooner(TimeSpan a, TimeSpan b) => a < b ? a : b;
 
     /// <summary>
-    /// How far ahead a read of the queue looks: targets due within this time are started when due, without another read
-    /// (reads are spaced by their cost, up to <see cref="MaxReadSpacing"/> apart).
+    /// How far ahead a read of the queue looks: targets due within this time are started when due, without another read —
+    /// as far as reads can be apart (spaced by their cost: up to <see cref="MaxReadSpacing"/>, or more when they are that slow
+    /// on average).
     /// </summary>
-    private static TimeSpan ReadAhead => MaxReadSpacing;
+    private TimeSpan ReadAhead => Max(MaxReadSpacing, _usualPollTook * ReadSpacing);
 
     /// <summary>
     /// Reads a batch of due targets into the ready list, and those due within <see cref="ReadAhead"/> into the upcoming list;
@@ -165,6 +194,7 @@ internal sealed partial class DurableRefreshWorker
         var runningAtStart = new HashSet<string>(_running.Keys, StringComparer.Ordinal);
         var due = new List<string>();
         var coming = new List<(double InMs, string Target)>();
+        var ahead = ReadAhead;
         var wait = _durable.PollInterval;
         var shares = _shares;
         var note = shares && NoteNow();
@@ -201,7 +231,7 @@ internal sealed partial class DurableRefreshWorker
             while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
             {
                 var dueInMs = reader.GetDouble(1);
-                if (dueInMs > ReadAhead.TotalMilliseconds)
+                if (dueInMs > ahead.TotalMilliseconds)
                 {
                     var until = TimeSpan.FromMilliseconds(dueInMs);
                     wait = until < wait ? until : wait;
