@@ -73,10 +73,10 @@ public sealed partial class DurableQueueTests
         // the runs could take are also spread over them by their measured cost).
         var services = Instance(settle: TimeSpan.FromMilliseconds(200), maxConcurrentRuns: 1);
         var queue = services.GetRequiredService<IRefreshQueue>();
-        await db.ExecuteAsync("INSERT INTO q.slow VALUES (1, 0.2)");
+        await db.ExecuteAsync("INSERT INTO q.slow VALUES (1, 0.4)");
         await StartWorkerAsync(services);
 
-        // Twice, five targets due at once (one transaction): the first round, one group, measures them (key 1 takes 200 ms, the
+        // Twice, five targets due at once (one transaction): the first round, one group, measures them (key 1 takes 400 ms, the
         // others about nothing); in the second, the four cheap ones share a group and key 1 has its own.
         for (var round = 1; round <= 2; round++)
         {
@@ -104,6 +104,40 @@ public sealed partial class DurableQueueTests
         Assert.Equal(5L, await db.ScalarAsync<long>($"SELECT count(*) FROM ({second}) s"));
         Assert.Equal(1L, await db.ScalarAsync<long>($"SELECT count(DISTINCT tx) FROM ({second}) s WHERE scope <> 'k=1'"));
         Assert.Equal(0L, await db.ScalarAsync<long>($"SELECT count(*) FROM ({second}) s JOIN ({second}) o ON o.tx = s.tx AND o.scope <> s.scope WHERE s.scope = 'k=1'"));
+    }
+
+    [Fact]
+    public async Task A_view_seen_coming_due_by_a_read_is_not_started_before_its_settle_delay_after_a_later_request()
+    {
+        // A read lists targets due soon (to start them when due); a request after that read moves the view's settle delay, and
+        // a single run's claim does not re-check due-ness: the view must wait for a read that finds it due.
+        var settle = TimeSpan.FromMilliseconds(600);
+        var services = Instance(settle: settle, maxWait: TimeSpan.FromSeconds(10),
+            more: s => s.PostConfigure<MatViewRefreshOptions>(o => o.Durable.PollInterval = TimeSpan.FromSeconds(1)));
+        var queue = services.GetRequiredService<IRefreshQueue>();
+        var view = RefreshTarget.View("q.mv_count");
+        await using (var connection = await db.DataSource.OpenConnectionAsync())
+        {
+            await queue.EnqueueAsync(view, connection, CancellationToken.None);
+        }
+
+        await StartWorkerAsync(services);
+        await DatabaseFixture.EventuallyAsync(
+            async () => await db.ScalarAsync<long>("SELECT count(*) FROM matview_refresh.refresh_workers") == 1, "the worker's first read");
+        await DatabaseFixture.EventuallyAsync(
+            async () => await db.ScalarAsync<bool>("SELECT clock_timestamp() - min(requested_at) >= interval '300 ms' FROM matview_refresh.refresh_requests"),
+            "the first request to be 300 ms old");
+        await using (var connection = await db.DataSource.OpenConnectionAsync())
+        {
+            await queue.EnqueueAsync(view, connection, CancellationToken.None);
+        }
+
+        var newest = await db.ScalarAsync<DateTime>("SELECT max(requested_at) FROM matview_refresh.refresh_requests");
+        await QuiescentAsync();
+
+        var started = await db.ScalarAsync<DateTime>("SELECT started_at FROM matview_refresh.refresh_history WHERE target = 'q.mv_count' AND success");
+        Assert.True(started >= newest + settle, $"started {started:O}, newest request {newest:O}");
+        Assert.Equal(1L, await db.ScalarAsync<long>("SELECT count(*) FROM matview_refresh.refresh_history WHERE target = 'q.mv_count'"));
     }
 
     [Fact]

@@ -84,10 +84,16 @@ internal sealed partial class DurableRefreshWorker
     /// <summary>Targets refreshed in groups cost about this much each, together, before a group is spread over the free runs.</summary>
     internal static readonly TimeSpan GroupSpreadBelow = TimeSpan.FromMilliseconds(50);
 
-    // Targets whose refresh took longer than GroupSpreadBelow in a group lately (until when they count as slow, monotonic
-    // ticks): each gets a group of its own. Bounded.
+    // Targets whose refresh took longer than SlowTarget in a group lately (until when they count as slow, monotonic ticks):
+    // each gets a group of its own. Bounded.
     private readonly ConcurrentDictionary<string, long> _slow = new(StringComparer.Ordinal);
     private static readonly TimeSpan SlowFor = TimeSpan.FromMinutes(10);
+
+    /// <summary>
+    /// A target whose refresh in a group took longer than this gets a group of its own for a while (<see cref="SlowFor"/>): well
+    /// above what a cheap target takes even on a loaded server (one marked slow by a passing stall would cost a group each).
+    /// </summary>
+    internal static readonly TimeSpan SlowTarget = TimeSpan.FromMilliseconds(250);
 
     private void NoteTargetCost(TimeSpan refreshes, List<GroupMember> members)
     {
@@ -98,6 +104,11 @@ internal sealed partial class DurableRefreshWorker
             if (member.Execution?.ServerDuration is { } took && took > GroupSpreadBelow)
             {
                 fastMs -= took.TotalMilliseconds;
+                if (took <= SlowTarget)
+                {
+                    continue;
+                }
+
                 if (_slow.Count < MaxRemembered)
                 {
                     _slow[member.Key] = _time.GetTimestamp() + (long)(SlowFor.TotalSeconds * _time.TimestampFrequency);
@@ -125,7 +136,7 @@ internal sealed partial class DurableRefreshWorker
     /// The smallest group the loop makes when due targets are fewer than its free runs could take: as many targets as refresh
     /// together in about <see cref="GroupSpreadBelow"/> (by the recent cost of targets under it), so that cheap targets share
     /// one claim and transaction instead of a group each; before any was measured, they are spread over the free runs. A
-    /// target measured slower than that gets a group of its own, to refresh beside the others.
+    /// target measured slower than <see cref="SlowTarget"/> gets a group of its own, to refresh beside the others.
     /// </summary>
     private int MinGroupSize() => MinGroupSize(Volatile.Read(ref _targetCostMs), _durable.MaxTargetsPerRun);
 

@@ -24,7 +24,7 @@ internal sealed class DurableSql
             """;
         DueAll = $"""
             WITH {pending}
-            SELECT d.target, extract(epoch FROM d.due - statement_timestamp())::float8 * 1000
+            SELECT d.target, extract(epoch FROM d.due - clock_timestamp())::float8 * 1000
               FROM d ORDER BY d.due LIMIT $4
             """;
         Due = $"""
@@ -37,9 +37,9 @@ internal sealed class DurableSql
                   FROM {s}.refresh_workers w WHERE w.seen_at > clock_timestamp() - $6 AND w.worker <> $5),
             {pending},
             m AS (SELECT d.*, me.n = 1 OR (hashtext(d.target) & 2147483647) % me.n = me.i AS mine FROM d, me)
-            SELECT m.target, extract(epoch FROM m.due - statement_timestamp())::float8 * 1000
-              FROM m WHERE m.mine OR m.due < statement_timestamp() - $7
-             ORDER BY m.due > statement_timestamp(), m.mine DESC, m.due LIMIT $4
+            SELECT m.target, extract(epoch FROM m.due - clock_timestamp())::float8 * 1000
+              FROM m WHERE m.mine OR m.due < clock_timestamp() - $7
+             ORDER BY m.due > clock_timestamp(), m.mine DESC, m.due LIMIT $4
             """;
         Leave = $"DELETE FROM {s}.refresh_workers WHERE worker = $1";
         Lock = $"""
@@ -123,8 +123,9 @@ internal sealed class DurableSql
     public string LogSchema { get; }
 
     /// <summary>
-    /// Targets with pending requests, earliest due first, with how long until each is due from the statement's start (negative:
-    /// overdue; one clock for every row, so the order holds, and counted from the read's end a due time is never early); $1 settle delay, $2 MaxWait, $3 MinInterval, $4 limit. One pass over the
+    /// Targets with pending requests, earliest due first, with how long until each is due (negative: overdue; measured as the
+    /// rows are made, near the statement's end: counted from the read's end, a due time is late by the rest of the read, never
+    /// early); $1 settle delay, $2 MaxWait, $3 MinInterval, $4 limit. One pass over the
     /// pending rows, aggregated by target: cheaper, under churn, than looking up each target's oldest and newest request by
     /// index (a queue's indexes are full of entries of rows deleted since the last vacuum). Every worker's list, without
     /// shares (<see cref="DurableRefreshOptions.ShareTargets"/> off, or no <c>refresh_workers</c> table to use).
