@@ -111,9 +111,9 @@ public sealed partial class DurableQueueTests
     {
         // A read lists targets due soon (to start them when due); a request after that read moves the view's settle delay, and
         // a single run's claim does not re-check due-ness: the view must wait for a read that finds it due.
-        var settle = TimeSpan.FromMilliseconds(600);
+        var settle = TimeSpan.FromSeconds(2); // long beside the 300 ms between the requests, even on a slow machine
         var services = Instance(settle: settle, maxWait: TimeSpan.FromSeconds(10),
-            more: s => s.PostConfigure<MatViewRefreshOptions>(o => o.Durable.PollInterval = TimeSpan.FromSeconds(1)));
+            more: s => s.PostConfigure<MatViewRefreshOptions>(o => o.Durable.PollInterval = TimeSpan.FromSeconds(10))); // no read between the two requests and the first one's due time
         var queue = services.GetRequiredService<IRefreshQueue>();
         var view = RefreshTarget.View("q.mv_count");
         await using (var connection = await db.DataSource.OpenConnectionAsync())
