@@ -37,10 +37,7 @@ internal sealed partial class DurableRefreshWorker
         var wait = _durable.PollInterval;
         var since = _time.GetElapsedTime(_lastPoll);
         // One read slowed by a stall must not stop reading for long; reads slow on average (a large backlog) are spaced all the same.
-        var spacing = _lastPollTook * ReadSpacing;
-        var usual = _usualPollTook * ReadSpacing;
-        var cap = usual > MaxReadSpacing ? usual : MaxReadSpacing;
-        spacing = spacing < cap ? spacing : cap;
+        var spacing = Sooner(_lastPollTook * ReadSpacing, ReadSpacingCap);
         if (_ready.Count == 0 && since < spacing)
         {
             // Newly due targets wait a little (reading them at once would take the CPU the runs need), except those the last
@@ -165,11 +162,16 @@ internal sealed partial class DurableRefreshWorker
     private static TimeSpan Sooner(TimeSpan a, TimeSpan b) => a < b ? a : b;
 
     /// <summary>
-    /// How far ahead a read of the queue looks: targets due within this time are started when due, without another read —
-    /// as far as reads can be apart (spaced by their cost: up to <see cref="MaxReadSpacing"/>, or more when they are that slow
-    /// on average).
+    /// How far apart reads of the queue can be: <see cref="MaxReadSpacing"/>, or more when they are that slow on average. Also
+    /// how far ahead a read looks (<see cref="ReadAhead"/>).
     /// </summary>
-    private TimeSpan ReadAhead => Max(MaxReadSpacing, _usualPollTook * ReadSpacing);
+    private TimeSpan ReadSpacingCap => Max(MaxReadSpacing, _usualPollTook * ReadSpacing);
+
+    /// <summary>
+    /// How far ahead a read of the queue looks: targets due within this time are started when due, without another read —
+    /// as far as reads can be apart.
+    /// </summary>
+    private TimeSpan ReadAhead => ReadSpacingCap;
 
     /// <summary>
     /// Reads a batch of due targets into the ready list, and those due within <see cref="ReadAhead"/> into the upcoming list;
