@@ -190,9 +190,10 @@ internal sealed partial class DurableRefreshWorker
         }
 
         // Running and skipped targets are passed over here, with the limit raised to match: comparing each candidate with
-        // hundreds of them in SQL would cost more than the query itself. So are targets running when the read starts, even if
-        // their run has ended by the time its rows arrive: the read's snapshot may predate their claim, and list them due
-        // although the run just covered (and deleted) their requests.
+        // hundreds of them in SQL would cost more than the query itself. Running means running when the read starts (runs
+        // start only from this loop, so none starts during the read), even if the run has ended by the time the rows arrive:
+        // the read's snapshot may predate its claim, and list the target due although the run just covered (and deleted) its
+        // requests.
         var runningAtStart = new HashSet<string>(_running.Keys, StringComparer.Ordinal);
         var due = new List<string>();
         var coming = new List<(double InMs, string Target)>();
@@ -241,7 +242,7 @@ internal sealed partial class DurableRefreshWorker
                 }
 
                 var target = reader.GetString(0);
-                if (!_notBefore.ContainsKey(target) && !_running.ContainsKey(target) && !runningAtStart.Contains(target))
+                if (!_notBefore.ContainsKey(target) && !runningAtStart.Contains(target))
                 {
                     if (dueInMs > 0)
                     {
