@@ -123,7 +123,12 @@ internal sealed partial class DurableRefreshWorker
 
             // statement_timeout is armed when a statement starts: the one statement gets every target's share of it.
             var timeout = first.StatementTimeout <= TimeSpan.Zero ? TimeSpan.Zero : first.StatementTimeout * list.Count;
-            steps.Add(new GroupStep(new RefreshStatement("SELECT set_config('statement_timeout', $1, true)", [RefreshSql.Milliseconds(timeout)]), null, null));
+            steps.Add(new GroupStep(
+                new RefreshStatement(
+                    "SELECT set_config('statement_timeout', $1, true), set_config('lock_timeout', $2, true)",
+                    [RefreshSql.Milliseconds(timeout), RefreshSql.Milliseconds(first.LockTimeout)]),
+                null,
+                null));
             steps.Add(new GroupStep(
                 RefreshSql.FunctionCalls(first.Target.Name, names, values, [.. list.Select(m => m.Command!.LockKey)], first.LockTimeout, _sql.LogSchema),
                 null,

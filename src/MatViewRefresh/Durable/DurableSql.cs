@@ -64,7 +64,7 @@ internal sealed class DurableSql
             """;
         ClaimGroup = $"""
             WITH c AS MATERIALIZED (
-                SELECT t.target, t.refresh_key, coalesce(t.target = ANY ((SELECT current_setting('matview_refresh.claimed', true))::text[]), false) AS locked
+                SELECT t.target, t.refresh_key, coalesce(t.target = ANY ((SELECT current_setting('matview_refresh.claimed', true)::text[])::text[]), false) AS locked
                   FROM unnest($1::text[], $5::bigint[]) AS t(target, refresh_key)),
             s0 AS MATERIALIZED (
                 SELECT c.target, c.refresh_key, c.locked, coalesce(q.failures, 0) = 0 AS healthy,

@@ -79,12 +79,14 @@ internal static class RefreshSql
 
     /// <summary>
     /// Many targets of one function (same parameter names, each parameter's values of one type, in <paramref name="values"/>:
-    /// one typed array per parameter) refreshed by one statement, row by row in order: for each target,
-    /// <c>begin_refresh</c> (its refresher lock <paramref name="keys"/>, never waiting; <paramref name="lockTimeout"/>), the
+    /// one typed array per parameter) refreshed by one statement, row by row in order: for each target, its refresher lock
+    /// <paramref name="keys"/> (never waiting: a target whose lock is held goes through <c>begin_refresh</c>, which fails it
+    /// with MVR01 as a single refresh would), when it started and its data as of (as <c>begin_refresh</c> notes them), the
     /// call, then what <see cref="FunctionLogDeferred"/> reads back, with the target's position (<c>n</c>, from 1). One
     /// statement instead of three per target, and the function's plan is made once for all of them (an SQL-language
-    /// function's is otherwise made again at every call). The function must not return a set (each target is one row).
-    /// A statement timeout armed before the statement bounds the whole of it.
+    /// function's is otherwise made again at every call); no PL/pgSQL call per target. The lock and statement timeouts are the
+    /// caller's to set before the statement (a statement timeout armed before it bounds the whole of it). The function must
+    /// not return a set (each target is one row).
     /// </summary>
     public static RefreshStatement FunctionCalls(
         QualifiedName function, IReadOnlyList<string> parameterNames, IReadOnlyList<Array> values, long[] keys, TimeSpan lockTimeout, string logSchema)
@@ -93,11 +95,16 @@ internal static class RefreshSql
         var arguments = string.Join(", ", parameterNames.Select((p, i) => $"{SqlIdentifier.Quote(p)} => t.p{i}"));
         var columns = string.Concat(parameterNames.Select((_, i) => $", p{i}"));
         var arrays = string.Concat(parameterNames.Select((_, i) => $", ${i + 3}"));
+
+        // Evaluated in order for each row: the lateral subquery (lock, start, data as of; volatile, so never flattened into
+        // the outer query) before the outer row's call and clock.
         return new RefreshStatement(
-            $"SELECT t.n, {schema}.begin_refresh(t.refresh_key, false, $2, current_setting('statement_timeout')), {function.ToSql()}({arguments}), " +
-            "current_setting('matview_refresh.data_as_of')::timestamptz AS data_as_of, clock_timestamp() AS refreshed_at, " +
-            "extract(epoch FROM clock_timestamp() - current_setting('matview_refresh.started_at')::timestamptz)::float8 * 1000 AS duration_ms " +
-            $"FROM unnest($1::bigint[]{arrays}) WITH ORDINALITY AS t(refresh_key{columns}, n)",
+            $"SELECT t.n, {function.ToSql()}({arguments}), b.data_as_of, clock_timestamp() AS refreshed_at, " +
+            "extract(epoch FROM clock_timestamp() - b.started_at)::float8 * 1000 AS duration_ms " +
+            $"FROM unnest($1::bigint[]{arrays}) WITH ORDINALITY AS t(refresh_key{columns}, n), " +
+            "LATERAL (SELECT s.started_at, CASE WHEN current_setting('transaction_isolation') = 'read committed' THEN s.started_at ELSE transaction_timestamp() END AS data_as_of " +
+            "FROM (SELECT CASE WHEN pg_try_advisory_xact_lock(t.refresh_key) THEN clock_timestamp() " +
+            $"ELSE {schema}.begin_refresh(t.refresh_key, false, $2, current_setting('statement_timeout'))::text::timestamptz END AS started_at) s) b",
             [keys, Milliseconds(lockTimeout), .. values]);
     }
 
