@@ -176,6 +176,11 @@ internal static class QueueReport
         var backlog = new List<long>();
         var heap = new List<long>();
         var stop = Stopwatch.StartNew();
+        var atWarmup = Task.Run(async () =>
+        {
+            await Task.Delay(worker.Warmup);
+            return (Requests: Interlocked.Read(ref requests), Elapsed: stop.Elapsed);
+        });
         var sampler = Task.Run(async () =>
         {
             while (stop.Elapsed < duration)
@@ -189,27 +194,26 @@ internal static class QueueReport
         {
             var random = new Random(w);
             var queues = new[] { first.GetRequiredService<IRefreshQueue>(), second.GetRequiredService<IRefreshQueue>() };
-            var interval = rate > 0 ? TimeSpan.FromSeconds(perTx * writers / rate) : TimeSpan.Zero; // each writer's time per transaction
-            var next = stop.Elapsed + (interval * w / writers);
+            // Each writer's time per request: a transaction of n requests (fewer than perTx when a key was drawn twice) is
+            // followed by n of them, so the writers together offer exactly the rate, late transactions catching up.
+            var perRequest = rate > 0 ? TimeSpan.FromSeconds(writers / rate) : TimeSpan.Zero;
+            var next = stop.Elapsed + (perRequest * perTx * w / writers);
             while (stop.Elapsed < duration)
             {
-                if (interval > TimeSpan.Zero)
+                var ahead = next - stop.Elapsed;
+                if (perRequest > TimeSpan.Zero && ahead > TimeSpan.Zero)
                 {
-                    var ahead = next - stop.Elapsed;
-                    if (ahead > TimeSpan.Zero)
-                    {
-                        await Task.Delay(ahead);
-                    }
-
-                    next += interval;
+                    await Task.Delay(ahead);
                 }
 
                 var batch = Enumerable.Range(0, perTx).Select(_ => random.Next(keys)).Distinct().ToArray();
+                next += perRequest * batch.Length;
                 await QueueBench.WriteAsync(dataSource, queues[random.Next(2)], batch, random.Next(1, 100));
                 Interlocked.Add(ref requests, batch.Length);
             }
         })));
         var writePhase = stop.Elapsed;
+        var warm = await atWarmup;
         await sampler;
         const string SucceededRuns = "SELECT count(*) FROM matview_refresh.refresh_history WHERE trigger = 'queue' AND success";
         var runsBeforeDrain = await ScalarAsync<long>(dataSource, SucceededRuns);
@@ -234,6 +238,7 @@ internal static class QueueReport
         Console.WriteLine($"| write phase | {writePhase.TotalSeconds:F1} s, {writers} writers, ≤ {perTx} requests per transaction (one per distinct key), {paced} |");
         Console.WriteLine($"| runs while writing | {runsBeforeDrain:N0} ({runsBeforeDrain / writePhase.TotalSeconds:N0}/s) |");
         Console.WriteLine($"| requests enqueued | {requests:N0} ({requests / writePhase.TotalSeconds:N0}/s) over {keys:N0} keys |");
+        Console.WriteLine($"| requests enqueued after the {worker.Warmup.TotalSeconds:N0} s warm-up | {requests - warm.Requests:N0} in {(writePhase - warm.Elapsed).TotalSeconds:F1} s ({(requests - warm.Requests) / (writePhase - warm.Elapsed).TotalSeconds:N0}/s) |");
         Console.WriteLine($"| runs (two instances) | {runs:N0} succeeded, {failures:N0} failed ({(double)requests / Math.Max(1, runs):F1} requests per run) |");
         Console.WriteLine($"| backlog during the write phase (pending rows, sampled each second) | {string.Join(", ", backlog.Select(b => b.ToString("N0", CultureInfo.InvariantCulture)))} |");
         Console.WriteLine($"| drain after the writers stopped | {drained.TotalSeconds:F1} s ({runs - runsBeforeDrain:N0} runs, {(runs - runsBeforeDrain) / Math.Max(0.001, drained.TotalSeconds):N0} runs/s without writers) |");
