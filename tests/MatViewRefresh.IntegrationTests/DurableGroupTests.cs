@@ -360,6 +360,135 @@ public sealed partial class DurableQueueTests
     }
 
     [Fact]
+    public async Task A_due_read_cut_short_by_its_limit_still_lists_the_targets_coming_due_and_the_reverse()
+    {
+        // Under load the due list fills the read's limit: the targets coming due (the read-ahead, started when due without
+        // another read) have a limit of their own, or those due late in the read-ahead would be found only when overdue.
+        var sql = new DurableSql("matview_refresh");
+        await db.ExecuteAsync("""
+            INSERT INTO matview_refresh.refresh_requests (target, requested_at)
+            SELECT 'due-' || g, clock_timestamp() - interval '3 s' - g * interval '1 ms' FROM generate_series(1, 5) g;
+            INSERT INTO matview_refresh.refresh_requests (target, requested_at)
+            SELECT 'coming-' || g, clock_timestamp() - interval '1 s' + g * interval '10 ms' FROM generate_series(1, 4) g;
+            """);
+
+        var worker = Guid.NewGuid(); // the only one: its share is every target
+        var listed = await ReadDueAsync(sql, worker, dueLimit: 2, upcomingLimit: 3);
+        Assert.Equal(["due-5", "due-4", "coming-1", "coming-2", "coming-3"], listed.Select(l => l.Target));
+        Assert.All(listed.Take(2), l => Assert.True(l.DueInMs < 0, l.ToString()));
+        Assert.All(listed.Skip(2), l => Assert.InRange(l.DueInMs, 1, 2000));
+
+        listed = await ReadDueAsync(sql, worker, dueLimit: 10, upcomingLimit: 1);
+        Assert.Equal(["due-5", "due-4", "due-3", "due-2", "due-1", "coming-1"], listed.Select(l => l.Target));
+    }
+
+    [Theory]
+    [InlineData("read committed")]
+    [InlineData("repeatable read")]
+    public async Task Grouped_function_calls_hold_each_targets_refresher_lock_report_honest_times_and_fail_a_busy_target_with_MVR01(string isolation)
+    {
+        await db.ExecuteAsync("CREATE OR REPLACE FUNCTION q.probe(k int) RETURNS int LANGUAGE sql AS 'SELECT k'");
+        var statement = RefreshSql.FunctionCalls(new QualifiedName("q", "probe"), ["k"], [new[] { 1, 2 }], [9001L, 9002L], TimeSpan.FromSeconds(1), "matview_refresh");
+
+        async Task<List<(long N, DateTimeOffset AsOf, DateTimeOffset At, double Ms, DateTimeOffset Began)>> CallAsync(NpgsqlConnection connection)
+        {
+            await using var transaction = await connection.BeginTransactionAsync(isolation == "read committed" ? System.Data.IsolationLevel.ReadCommitted : System.Data.IsolationLevel.RepeatableRead);
+            var began = await new NpgsqlCommand("SELECT transaction_timestamp()", connection, transaction).ExecuteScalarAsync() is DateTime t ? new DateTimeOffset(t, TimeSpan.Zero) : default;
+            await using var command = new NpgsqlCommand(statement.CommandText, connection, transaction);
+            foreach (var value in statement.Parameters)
+            {
+                command.Parameters.Add(new NpgsqlParameter { Value = value });
+            }
+
+            var rows = new List<(long, DateTimeOffset, DateTimeOffset, double, DateTimeOffset)>();
+            await using (var reader = await command.ExecuteReaderAsync())
+            {
+                while (await reader.ReadAsync())
+                {
+                    rows.Add((reader.GetInt64(0), reader.GetFieldValue<DateTimeOffset>(reader.GetOrdinal("data_as_of")),
+                              reader.GetFieldValue<DateTimeOffset>(reader.GetOrdinal("refreshed_at")), reader.GetDouble(reader.GetOrdinal("duration_ms")), began));
+                }
+            }
+
+            // The refresher locks stay held by the transaction, as begin_refresh's would.
+            Assert.Equal(2L, await new NpgsqlCommand("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND pid = pg_backend_pid() AND objid IN (9001, 9002)", connection, transaction).ExecuteScalarAsync());
+            await transaction.RollbackAsync();
+            return rows;
+        }
+
+        await using var connection = await db.DataSource.OpenConnectionAsync();
+        var rows = await CallAsync(connection);
+        Assert.Equal([1L, 2L], rows.Select(r => r.N));
+        Assert.All(rows, r =>
+        {
+            Assert.True(r.AsOf <= r.At && r.Ms >= 0, r.ToString());
+            if (isolation == "repeatable read")
+            {
+                Assert.Equal(r.Began, r.AsOf); // the transaction's snapshot: what the calls saw
+            }
+            else
+            {
+                Assert.True(r.AsOf > r.Began, r.ToString()); // each call's own snapshot, taken after its start
+            }
+        });
+
+        await using var holder = await db.DataSource.OpenConnectionAsync();
+        await using var held = await holder.BeginTransactionAsync(); // released when the test ends
+        await using (var hold = new NpgsqlCommand("SELECT pg_advisory_xact_lock(9002)", holder, held))
+        {
+            await hold.ExecuteNonQueryAsync(); // a refresh of the second target is running elsewhere
+        }
+
+        var busy = await Assert.ThrowsAsync<PostgresException>(() => CallAsync(connection));
+        Assert.Equal("MVR01", busy.SqlState);
+        Assert.Contains("9002", busy.MessageText, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task A_group_about_to_commit_sees_the_requests_that_came_during_its_run_and_when_each_target_is_next_due()
+    {
+        // A read passes over targets running when it starts: requests that came during a run are learned by the run itself,
+        // just before its commit, so that they are started when due instead of when a later read finds them overdue.
+        var sql = new DurableSql("matview_refresh");
+        await db.ExecuteAsync("""
+            INSERT INTO matview_refresh.refresh_requests (target, requested_at) VALUES
+                ('quiet', clock_timestamp() - interval '10 s'), ('busy', clock_timestamp() - interval '10 s'),
+                ('backing-off', clock_timestamp() - interval '10 s');
+            """);
+        await using var connection = await db.DataSource.OpenConnectionAsync();
+        await using var transaction = await connection.BeginTransactionAsync();
+        await using (var claim = new NpgsqlCommand("DELETE FROM matview_refresh.refresh_requests", connection, transaction))
+        {
+            Assert.Equal(3, await claim.ExecuteNonQueryAsync()); // the run's claim (uncommitted)
+        }
+
+        await db.ExecuteAsync("""
+            INSERT INTO matview_refresh.refresh_requests (target, requested_at) VALUES
+                ('busy', clock_timestamp() - interval '500 ms'), ('busy', clock_timestamp()), ('backing-off', clock_timestamp()),
+                ('unrelated', clock_timestamp() - interval '10 s');
+            INSERT INTO matview_refresh.refresh_queue_state (target, failures, retry_at) VALUES ('backing-off', 1, clock_timestamp() + interval '30 s');
+            """); // committed during the run
+
+        await using var next = new NpgsqlCommand(sql.NextDue, connection, transaction);
+        next.Parameters.Add(new() { NpgsqlDbType = NpgsqlDbType.Array | NpgsqlDbType.Text, Value = new[] { "quiet", "busy", "backing-off" } });
+        next.Parameters.Add(new() { Value = TimeSpan.FromSeconds(2) });
+        next.Parameters.Add(new() { Value = TimeSpan.FromSeconds(10) });
+        next.Parameters.Add(new() { Value = TimeSpan.Zero });
+        var due = new Dictionary<string, double>();
+        await using (var reader = await next.ExecuteReaderAsync())
+        {
+            while (await reader.ReadAsync())
+            {
+                due.Add(reader.GetString(0), reader.GetDouble(1));
+            }
+        }
+
+        Assert.Equal(["backing-off", "busy"], due.Keys.Order());
+        Assert.InRange(due["busy"], 1000, 2000); // settle delay after its newest request
+        Assert.InRange(due["backing-off"], 25_000, 30_000); // its retry time
+    }
+
+    [Fact]
     public async Task Workers_reading_the_queue_list_disjoint_shares_covering_every_due_target_and_long_overdue_ones_whoever_s_share_they_are()
     {
         var sql = new DurableSql("matview_refresh");
@@ -476,17 +605,18 @@ public sealed partial class DurableQueueTests
     }
 
     /// <summary>The due read with shares as worker <paramref name="worker"/> (settle 2 s, MaxWait 10 s, MinInterval 0, poll interval 1 s).</summary>
-    private async Task<List<(string Target, double DueInMs)>> ReadDueAsync(DurableSql sql, Guid worker, bool note = true)
+    private async Task<List<(string Target, double DueInMs)>> ReadDueAsync(DurableSql sql, Guid worker, bool note = true, int dueLimit = 1000, int upcomingLimit = 1000)
     {
         await using var read = db.DataSource.CreateCommand(sql.Due);
         read.Parameters.Add(new() { Value = TimeSpan.FromSeconds(2) });
         read.Parameters.Add(new() { Value = TimeSpan.FromSeconds(10) });
         read.Parameters.Add(new() { Value = TimeSpan.Zero });
-        read.Parameters.Add(new() { Value = 1000 });
+        read.Parameters.Add(new() { Value = dueLimit });
         read.Parameters.Add(new() { NpgsqlDbType = NpgsqlDbType.Uuid, Value = worker });
         read.Parameters.Add(new() { Value = DurableRefreshWorker.ShareLiveness(TimeSpan.FromSeconds(1)) });
         read.Parameters.Add(new() { Value = DurableRefreshWorker.StealAfter(TimeSpan.FromSeconds(1)) });
         read.Parameters.Add(new() { Value = note });
+        read.Parameters.Add(new() { Value = upcomingLimit });
         await using var reader = await read.ExecuteReaderAsync();
         var listed = new List<(string Target, double DueInMs)>();
         while (await reader.ReadAsync())

@@ -216,7 +216,10 @@ internal sealed partial class DurableRefreshWorker
             NoteTargetCost(_time.GetElapsedTime(began), members);
 
             // Not cancelled from here on: the refreshes are done, and stopping the host must not throw them away.
-            await CommitGroupAsync(connection, transaction, members, claimedAt).ConfigureAwait(false);
+            foreach (var next in await CommitGroupAsync(connection, transaction, members, claimedAt).ConfigureAwait(false))
+            {
+                _nextDue.Enqueue(next); // the loop starts them when due (woken when this run ends)
+            }
         }
         catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
         {
@@ -224,6 +227,7 @@ internal sealed partial class DurableRefreshWorker
         }
         catch (Exception e)
         {
+            ForgetPreparedIfRefused(e);
             Log.DurableGroupFailed(_logger, members.Count, e.Message, e);
             return false;
         }
@@ -241,7 +245,7 @@ internal sealed partial class DurableRefreshWorker
     }
 
     /// <summary>
-    /// Prepares the claim's statements on this physical connection (once: Npgsql keeps them across pool rentals), as the
+    /// Prepares the claim's (and the commit's) statements on this physical connection (once: Npgsql keeps them across pool rentals), as the
     /// executor does (<see cref="MatViewRefreshOptions.PrepareStatements"/>): they run for every group, and parsing and planning
     /// them each time would cost the server more than running them.
     /// </summary>

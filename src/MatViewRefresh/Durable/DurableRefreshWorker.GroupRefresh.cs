@@ -169,10 +169,11 @@ internal sealed partial class DurableRefreshWorker
 
     /// <summary>
     /// The function members' log and history rows (one statement), the window members' lags, the state when MinInterval needs
-    /// it, and COMMIT, in one round trip. The lags are measured to this moment, just before the commit that makes the refreshes
-    /// visible.
+    /// it, the members' requests that came during the run (<see cref="DurableSql.NextDue"/>), and COMMIT, in one round trip.
+    /// The lags are measured to this moment, just before the commit that makes the refreshes visible. Returns when each member
+    /// with requests left is due (monotonic ticks).
     /// </summary>
-    private async Task CommitGroupAsync(NpgsqlConnection connection, NpgsqlTransaction transaction, List<GroupMember> members, DateTimeOffset claimedAt)
+    private async Task<List<(string Target, long Due)>> CommitGroupAsync(NpgsqlConnection connection, NpgsqlTransaction transaction, List<GroupMember> members, DateTimeOffset claimedAt)
     {
         var cancellationToken = CancellationToken.None;
         var functions = members.Where(m => m.Command!.Target.Kind == RefreshTargetKind.Function).ToList();
@@ -216,7 +217,14 @@ internal sealed partial class DurableRefreshWorker
             batch.BatchCommands.Add(state);
         }
 
+        var next = new NpgsqlBatchCommand(_sql.NextDue);
+        AddArray(next, NpgsqlDbType.Text, members.Select(m => m.Key));
+        next.Parameters.Add(new() { NpgsqlDbType = NpgsqlDbType.Interval, Value = _timing.DelayMin });
+        next.Parameters.Add(new() { NpgsqlDbType = NpgsqlDbType.Interval, Value = _timing.MaxWait });
+        next.Parameters.Add(new() { NpgsqlDbType = NpgsqlDbType.Interval, Value = _timing.MinInterval });
+        batch.BatchCommands.Add(next);
         batch.BatchCommands.Add(new NpgsqlBatchCommand("COMMIT")); // skipped by the server if a statement before it fails
+        await PrepareAsync(batch, cancellationToken).ConfigureAwait(false); // every group sends these: planned once per connection
         await using var reader = await batch.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
         await reader.NextResultAsync(cancellationToken).ConfigureAwait(false); // past the timeouts
         foreach (var lagged in new[] { functions, windows }.Where(l => l.Count > 0))
@@ -229,9 +237,23 @@ internal sealed partial class DurableRefreshWorker
             await reader.NextResultAsync(cancellationToken).ConfigureAwait(false);
         }
 
+        if (_timing.MinInterval > TimeSpan.Zero)
+        {
+            await reader.NextResultAsync(cancellationToken).ConfigureAwait(false); // past the state
+        }
+
+        var due = new List<(string Target, double InMs)>();
+        while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
+        {
+            due.Add((reader.GetString(0), reader.GetDouble(1)));
+        }
+
+        var read = _time.GetTimestamp();
         while (await reader.NextResultAsync(cancellationToken).ConfigureAwait(false))
         {
         }
+
+        return [.. due.Select(d => (d.Target, read + (long)(d.InMs / 1000 * _time.TimestampFrequency)))];
     }
 
     private static void AddArray<T>(NpgsqlBatchCommand command, NpgsqlDbType type, IEnumerable<T> values) =>

@@ -14,12 +14,20 @@ internal sealed partial class DurableRefreshWorker
     private int ReadLimit => Math.Max(_durable.MaxConcurrentRuns * (_durable.MaxTargetsPerRun > 1 ? _durable.MaxTargetsPerRun * 4 : 32), 256);
 
     /// <summary>
+    /// How many targets not yet due one read lists at most (the read-ahead, <see cref="ReadAhead"/>), apart from the due ones
+    /// (<see cref="ReadLimit"/>): a due list cut short waits for the next read, but an upcoming list cut short leaves the targets
+    /// due late in the read-ahead to be found overdue by a later read — under load, most of the lag tail.
+    /// </summary>
+    private int UpcomingLimit => ReadLimit * 4;
+
+    /// <summary>
     /// Starts the due targets this instance has room for; returns how long to wait before looking again. One query fetches a
-    /// batch of due targets (earliest first, shuffled within blocks, so instances do not all try the same one first); function
+    /// batch of due targets (earliest first; without shares shuffled within blocks, so instances do not all try the same one first); function
     /// and window targets are run in groups of up to MaxTargetsPerRun (one claim, one transaction), views and the rest alone.
     /// Finishing runs take the next from the batch, and the queue is read again when the batch is used up or PollInterval has
     /// passed — but never sooner than four times what the last read took: under load it runs a few times a second, not once per run.
-    /// Targets the last read saw coming due (<see cref="ReadAhead"/>) join the batch when due.
+    /// Targets the last read saw coming due (<see cref="ReadAhead"/>), and those a grouped run found requested again while it ran
+    /// (<see cref="DurableSql.NextDue"/>), join the batch when due.
     /// </summary>
     private async Task<TimeSpan> PollAsync(CancellationToken cancellationToken)
     {
@@ -52,6 +60,7 @@ internal sealed partial class DurableRefreshWorker
 
         var groupSize = Math.Clamp(Math.Max((_ready.Count + free - 1) / free, MinGroupSize()), 1, _durable.MaxTargetsPerRun);
         var group = new List<(string Key, DurableRegistration Registration)>();
+        var gathering = new HashSet<string>(StringComparer.Ordinal);
         var deferred = new List<string>();
         var skipped = false;
         while (free > 0 && _ready.TryDequeue(out var target))
@@ -95,6 +104,11 @@ internal sealed partial class DurableRefreshWorker
                 continue;
             }
 
+            if (!gathering.Add(target))
+            {
+                continue; // listed twice (by a read and by its last run): once is enough
+            }
+
             group.Add((target, registration));
             if (group.Count == groupSize)
             {
@@ -123,25 +137,31 @@ internal sealed partial class DurableRefreshWorker
     }
 
     /// <summary>
-    /// Moves the targets the last read saw coming, and now due, to the ready list (in random order: instances taking their
-    /// targets at the same moment seldom try the same one first). Only targets that will run in a group: a grouped claim
+    /// Moves the targets seen coming (by the last read, or by a grouped run just before its commit), and now due, to the ready
+    /// list: earliest due first with shares (no other worker lists them), else in random order (instances taking their targets
+    /// at the same moment seldom try the same one first). Only targets that will run in a group: a grouped claim
     /// re-checks that each target is due (a request since the read may have moved its settle delay; another instance may have
     /// set its retry time), a single run's claim does not — a view, say, waits for the read that finds it due.
     /// </summary>
     private void TakeUpcoming(bool grouping)
     {
+        while (_nextDue.TryDequeue(out var followUp))
+        {
+            _upcoming.Enqueue(followUp.Target, followUp.Due);
+        }
+
         var now = _time.GetTimestamp();
         var taken = new List<string>();
-        while (_upcoming.TryPeek(out var next) && next.Due <= now)
+        while (_upcoming.TryPeek(out var target, out var due) && due <= now)
         {
             _upcoming.Dequeue();
-            if (grouping && _queue.Resolve(next.Target) is { Target.Kind: RefreshTargetKind.Function or RefreshTargetKind.Window } && Groupable(next.Target))
+            if (grouping && _queue.Resolve(target) is { Target.Kind: RefreshTargetKind.Function or RefreshTargetKind.Window } && Groupable(target))
             {
-                taken.Add(next.Target);
+                taken.Add(target);
             }
         }
 
-        foreach (var target in taken.OrderBy(_ => _random()))
+        foreach (var target in _shares ? taken : [.. taken.OrderBy(_ => _random())])
         {
             _ready.Enqueue(target);
         }
@@ -152,8 +172,8 @@ internal sealed partial class DurableRefreshWorker
     /// targets coming due close together start in one group, not one group each.
     /// </summary>
     private TimeSpan UntilUpcoming() =>
-        _upcoming.TryPeek(out var next)
-            ? TimeSpan.FromSeconds(Math.Max(0, next.Due - _time.GetTimestamp()) / (double)_time.TimestampFrequency) + UpcomingBatch(_durable.PollInterval)
+        _upcoming.TryPeek(out _, out var due)
+            ? TimeSpan.FromSeconds(Math.Max(0, due - _time.GetTimestamp()) / (double)_time.TimestampFrequency) + UpcomingBatch(_durable.PollInterval)
             : TimeSpan.MaxValue;
 
     /// <summary>How long an upcoming target, once due, waits for others to join its group: 100 ms, or half the poll interval if shorter.</summary>
@@ -215,6 +235,8 @@ internal sealed partial class DurableRefreshWorker
                 command.Parameters.Add(new() { NpgsqlDbType = NpgsqlDbType.Boolean, Value = note });
             }
 
+            command.Parameters.Add(new() { Value = UpcomingLimit });
+
             NpgsqlDataReader reader;
             try
             {
@@ -259,22 +281,26 @@ internal sealed partial class DurableRefreshWorker
         // Targets due before the next read are started when due, without waiting for it: their due time was measured when the
         // read ran, so counting it from now starts them late by at most the read's duration, never early (a claim re-checks
         // that each is due, and one that is not — a new request moved its settle delay — waits for a later read).
+        // Targets the read passed over (running when it started) keep what their run found coming (DurableSql.NextDue).
         var readEnd = _time.GetTimestamp();
+        var kept = _upcoming.UnorderedItems.Where(u => runningAtStart.Contains(u.Element)).ToList();
         _upcoming.Clear();
+        _upcoming.EnqueueRange(kept);
         foreach (var (inMs, target) in coming)
         {
-            _upcoming.Enqueue((readEnd + (long)(inMs / 1000 * _time.TimestampFrequency), target));
+            _upcoming.Enqueue(target, readEnd + (long)(inMs / 1000 * _time.TimestampFrequency));
         }
 
         _lastPollTook = _time.GetElapsedTime(_lastPoll);
         _usualPollTook = _usualPollTook == TimeSpan.Zero ? _lastPollTook : (_usualPollTook * 0.8) + (_lastPollTook * 0.2);
 
-        // Earliest due first, shuffled only within blocks of one round of runs: instances reading the same list then seldom try
-        // the same targets at once, and no due target waits behind later ones (a whole-list shuffle left some at the back of
-        // every read under load: a long tail of lag).
+        // Earliest due first. Without shares, shuffled within blocks of one round of runs: instances reading the same list then
+        // seldom try the same targets at once, and no due target waits behind later ones (a whole-list shuffle left some at the
+        // back of every read under load: a long tail of lag). With shares the list is this worker's own: no shuffle, so that
+        // under load the targets waiting longest go first.
         _ready.Clear();
         var block = _durable.MaxConcurrentRuns * Math.Max(1, _durable.MaxTargetsPerRun);
-        foreach (var target in due.Select((t, i) => (t, i)).OrderBy(x => x.i / block).ThenBy(_ => _random()).Select(x => x.t))
+        foreach (var target in shares ? due : [.. due.Select((t, i) => (t, i)).OrderBy(x => x.i / block).ThenBy(_ => _random()).Select(x => x.t)])
         {
             _ready.Enqueue(target);
         }

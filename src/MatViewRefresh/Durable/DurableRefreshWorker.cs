@@ -41,7 +41,8 @@ internal sealed partial class DurableRefreshWorker : BackgroundService
     private readonly ConcurrentDictionary<string, long> _notBefore = new(StringComparer.Ordinal);
     private readonly HashSet<string> _warnedUnresolved = new(StringComparer.Ordinal);
     private readonly Queue<string> _ready = new(); // due targets read by the last poll, not yet started (the loop's alone)
-    private readonly Queue<(long Due, string Target)> _upcoming = new(); // targets the last poll saw due soon, by due time (monotonic ticks; the loop's alone)
+    private readonly PriorityQueue<string, long> _upcoming = new(); // targets seen coming due soon, by due time (monotonic ticks; the loop's alone)
+    private readonly ConcurrentQueue<(string Target, long Due)> _nextDue = new(); // grouped runs' targets with requests that came during the run
     private TaskCompletionSource _wake = NewSignal();
     private int _notifyPending;
     private long _lastPrune;

@@ -23,9 +23,13 @@ internal sealed class DurableSql
                   FROM k LEFT JOIN {s}.refresh_queue_state q ON q.target = k.target)
             """;
         DueAll = $"""
-            WITH {pending}
-            SELECT d.target, extract(epoch FROM d.due - clock_timestamp())::float8 * 1000
-              FROM d ORDER BY d.due LIMIT $4
+            WITH {pending},
+            c AS (SELECT clock_timestamp() AS now)
+            SELECT x.target, extract(epoch FROM x.due - clock_timestamp())::float8 * 1000
+              FROM ((SELECT d.target, d.due, false AS coming FROM d, c WHERE d.due <= c.now ORDER BY d.due LIMIT $4)
+                    UNION ALL
+                    (SELECT d.target, d.due, true FROM d, c WHERE d.due > c.now ORDER BY d.due LIMIT $5)) x
+             ORDER BY x.coming, x.due
             """;
         Due = $"""
             WITH seen AS (
@@ -36,10 +40,14 @@ internal sealed class DurableSql
                 SELECT count(*) FILTER (WHERE w.worker < $5) AS i, count(*) + 1 AS n
                   FROM {s}.refresh_workers w WHERE w.seen_at > clock_timestamp() - $6 AND w.worker <> $5),
             {pending},
-            m AS (SELECT d.*, me.n = 1 OR (hashtext(d.target) & 2147483647) % me.n = me.i AS mine FROM d, me)
-            SELECT m.target, extract(epoch FROM m.due - clock_timestamp())::float8 * 1000
-              FROM m WHERE m.mine OR m.due < clock_timestamp() - $7
-             ORDER BY m.due > clock_timestamp(), m.mine DESC, m.due LIMIT $4
+            m AS (SELECT d.*, me.n = 1 OR (hashtext(d.target) & 2147483647) % me.n = me.i AS mine FROM d, me),
+            c AS (SELECT clock_timestamp() AS now)
+            SELECT x.target, extract(epoch FROM x.due - clock_timestamp())::float8 * 1000
+              FROM ((SELECT m.target, m.due, m.mine, false AS coming FROM m, c WHERE m.due <= c.now AND (m.mine OR m.due < c.now - $7)
+                      ORDER BY m.mine DESC, m.due LIMIT $4)
+                    UNION ALL
+                    (SELECT m.target, m.due, true, true FROM m, c WHERE m.due > c.now AND m.mine ORDER BY m.due LIMIT $9)) x
+             ORDER BY x.coming, x.mine DESC, x.due
             """;
         Leave = $"DELETE FROM {s}.refresh_workers WHERE worker = $1";
         Lock = $"""
@@ -93,6 +101,12 @@ internal sealed class DurableSql
                AND h.xmin = (txid_current() % 4294967296)::text::xid
             RETURNING u.n, h.lag_ms
             """;
+        NextDue = $"""
+            SELECT k.target, extract(epoch FROM greatest(least(k.newest + $2, k.oldest + $3), q.last_run_at + $4, q.retry_at) - clock_timestamp())::float8 * 1000
+              FROM (SELECT r.target, min(r.requested_at) AS oldest, max(r.requested_at) AS newest
+                      FROM {s}.refresh_requests r WHERE r.target = ANY ($1::text[]) GROUP BY r.target) k
+              LEFT JOIN {s}.refresh_queue_state q ON q.target = k.target
+            """;
         RecordMany = RefreshSql.RecordMany(schema);
         GroupSucceeded = $"""
             INSERT INTO {s}.refresh_queue_state AS q (target, last_run_at, failures, retry_at, last_error)
@@ -125,7 +139,8 @@ internal sealed class DurableSql
     /// <summary>
     /// Targets with pending requests, earliest due first, with how long until each is due (negative: overdue; measured as the
     /// rows are made, near the statement's end: counted from the read's end, a due time is late by the rest of the read, never
-    /// early); $1 settle delay, $2 MaxWait, $3 MinInterval, $4 limit. One pass over the
+    /// early); $1 settle delay, $2 MaxWait, $3 MinInterval; at most $4 due targets, then at most $5 not yet due (the
+    /// read-ahead: a due list that fills its limit under load must not crowd out the targets coming due). One pass over the
     /// pending rows, aggregated by target: cheaper, under churn, than looking up each target's oldest and newest request by
     /// index (a queue's indexes are full of entries of rows deleted since the last vacuum). Every worker's list, without
     /// shares (<see cref="DurableRefreshOptions.ShareTargets"/> off, or no <c>refresh_workers</c> table to use).
@@ -136,7 +151,7 @@ internal sealed class DurableSql
     /// <see cref="DueAll"/>, for the reading worker's share ($5 its id): <c>hashtext(target)</c> modulo the workers seen within
     /// $6 (in <c>refresh_workers</c>), by their ids' order, plus any target of another share overdue by more than $7 (a share
     /// whose worker died or stalled is still run, later). Its own due targets come first, then the others', then its own not
-    /// yet due. With $8 the worker notes that it is alive (and rows of workers gone for an hour are removed); the rank needs
+    /// yet due ($4 and $9 the limits of due and not yet due targets). With $8 the worker notes that it is alive (and rows of workers gone for an hour are removed); the rank needs
     /// no row of its own, so it notes itself only every few reads. Shares are a preference, never a guarantee: claims are what
     /// keep two runs of a target apart.
     /// </summary>
@@ -188,6 +203,15 @@ internal sealed class DurableSql
     /// claim's clock. Sets the lag of the history rows this transaction wrote; returns each one's position in $1 and its lag.
     /// </summary>
     public string GroupLag { get; }
+
+    /// <summary>
+    /// Just before a grouped run's COMMIT, for its targets $1 ($2 settle delay, $3 MaxWait, $4 MinInterval, as in <see cref="Due"/>):
+    /// the requests that came during the run (the run's own deletes are already gone from its view), each target with any and
+    /// how long until it is due, as <see cref="Due"/> lists it. The worker starts them when due without waiting for a read to
+    /// find them: a read passes over targets running when it starts, so requests that came during a run were otherwise found
+    /// only by the read after it — often overdue.
+    /// </summary>
+    public string NextDue { get; }
 
     /// <summary>A grouped run's function targets' log and history rows, with their lags (<see cref="RefreshSql.RecordMany"/>).</summary>
     public string RecordMany { get; }
