@@ -380,6 +380,24 @@ public sealed partial class DurableQueueTests
 
         listed = await ReadDueAsync(sql, worker, dueLimit: 10, upcomingLimit: 1);
         Assert.Equal(["due-5", "due-4", "due-3", "due-2", "due-1", "coming-1"], listed.Select(l => l.Target));
+
+        // The same without shares.
+        await using var all = db.DataSource.CreateCommand(sql.DueAll);
+        all.Parameters.Add(new() { Value = TimeSpan.FromSeconds(2) });
+        all.Parameters.Add(new() { Value = TimeSpan.FromSeconds(10) });
+        all.Parameters.Add(new() { Value = TimeSpan.Zero });
+        all.Parameters.Add(new() { Value = 2 });
+        all.Parameters.Add(new() { Value = 3 });
+        var targets = new List<string>();
+        await using (var reader = await all.ExecuteReaderAsync())
+        {
+            while (await reader.ReadAsync())
+            {
+                targets.Add(reader.GetString(0));
+            }
+        }
+
+        Assert.Equal(["due-5", "due-4", "coming-1", "coming-2", "coming-3"], targets);
     }
 
     [Theory]
@@ -387,31 +405,35 @@ public sealed partial class DurableQueueTests
     [InlineData("repeatable read")]
     public async Task Grouped_function_calls_hold_each_targets_refresher_lock_report_honest_times_and_fail_a_busy_target_with_MVR01(string isolation)
     {
-        await db.ExecuteAsync("CREATE OR REPLACE FUNCTION q.probe(k int) RETURNS int LANGUAGE sql AS 'SELECT k'");
+        // The function returns when it ran: each target's start (data as of, under read committed) comes before its call,
+        // and its finish after it; the next target starts after that.
+        await db.ExecuteAsync("CREATE OR REPLACE FUNCTION q.probe(k int) RETURNS timestamptz LANGUAGE sql AS 'SELECT clock_timestamp()'");
         var statement = RefreshSql.FunctionCalls(new QualifiedName("q", "probe"), ["k"], [new[] { 1, 2 }], [9001L, 9002L], TimeSpan.FromSeconds(1), "matview_refresh");
 
-        async Task<List<(long N, DateTimeOffset AsOf, DateTimeOffset At, double Ms, DateTimeOffset Began)>> CallAsync(NpgsqlConnection connection)
+        async Task<List<(long N, DateTimeOffset Ran, DateTimeOffset AsOf, DateTimeOffset At, double Ms, DateTimeOffset Began)>> CallAsync(NpgsqlConnection connection)
         {
             await using var transaction = await connection.BeginTransactionAsync(isolation == "read committed" ? System.Data.IsolationLevel.ReadCommitted : System.Data.IsolationLevel.RepeatableRead);
-            var began = await new NpgsqlCommand("SELECT transaction_timestamp()", connection, transaction).ExecuteScalarAsync() is DateTime t ? new DateTimeOffset(t, TimeSpan.Zero) : default;
+            await using var first = new NpgsqlCommand("SELECT transaction_timestamp()", connection, transaction);
+            var began = await first.ExecuteScalarAsync() is DateTime t ? new DateTimeOffset(t, TimeSpan.Zero) : default;
             await using var command = new NpgsqlCommand(statement.CommandText, connection, transaction);
             foreach (var value in statement.Parameters)
             {
                 command.Parameters.Add(new NpgsqlParameter { Value = value });
             }
 
-            var rows = new List<(long, DateTimeOffset, DateTimeOffset, double, DateTimeOffset)>();
+            var rows = new List<(long, DateTimeOffset, DateTimeOffset, DateTimeOffset, double, DateTimeOffset)>();
             await using (var reader = await command.ExecuteReaderAsync())
             {
                 while (await reader.ReadAsync())
                 {
-                    rows.Add((reader.GetInt64(0), reader.GetFieldValue<DateTimeOffset>(reader.GetOrdinal("data_as_of")),
+                    rows.Add((reader.GetInt64(0), reader.GetFieldValue<DateTimeOffset>(1), reader.GetFieldValue<DateTimeOffset>(reader.GetOrdinal("data_as_of")),
                               reader.GetFieldValue<DateTimeOffset>(reader.GetOrdinal("refreshed_at")), reader.GetDouble(reader.GetOrdinal("duration_ms")), began));
                 }
             }
 
             // The refresher locks stay held by the transaction, as begin_refresh's would.
-            Assert.Equal(2L, await new NpgsqlCommand("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND pid = pg_backend_pid() AND objid IN (9001, 9002)", connection, transaction).ExecuteScalarAsync());
+            await using var locks = new NpgsqlCommand("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND pid = pg_backend_pid() AND objid IN (9001, 9002)", connection, transaction);
+            Assert.Equal(2L, await locks.ExecuteScalarAsync());
             await transaction.RollbackAsync();
             return rows;
         }
@@ -421,16 +443,21 @@ public sealed partial class DurableQueueTests
         Assert.Equal([1L, 2L], rows.Select(r => r.N));
         Assert.All(rows, r =>
         {
-            Assert.True(r.AsOf <= r.At && r.Ms >= 0, r.ToString());
+            Assert.True(r.Ran <= r.At && r.Ms >= 0 && r.AsOf <= r.Ran, r.ToString());
             if (isolation == "repeatable read")
             {
                 Assert.Equal(r.Began, r.AsOf); // the transaction's snapshot: what the calls saw
             }
             else
             {
-                Assert.True(r.AsOf > r.Began, r.ToString()); // each call's own snapshot, taken after its start
+                Assert.InRange(r.Ms - (r.At - r.AsOf).TotalMilliseconds, -0.01, 5); // data as of = its start
             }
         });
+        Assert.True(rows[1].Ran >= rows[0].At, string.Join(", ", rows));
+        if (isolation == "read committed")
+        {
+            Assert.True(rows[1].AsOf >= rows[0].At, string.Join(", ", rows)); // each call's own snapshot, taken after the one before
+        }
 
         await using var holder = await db.DataSource.OpenConnectionAsync();
         await using var held = await holder.BeginTransactionAsync(); // released when the test ends
@@ -442,6 +469,30 @@ public sealed partial class DurableQueueTests
         var busy = await Assert.ThrowsAsync<PostgresException>(() => CallAsync(connection));
         Assert.Equal("MVR01", busy.SqlState);
         Assert.Contains("9002", busy.MessageText, StringComparison.Ordinal);
+    }
+
+    [Theory]
+    [InlineData(0)]
+    [InlineData(50)]
+    public async Task A_target_requested_again_while_its_group_runs_is_handed_back_by_the_run_and_refreshed_again(int minIntervalMs)
+    {
+        // One run at a time; key 1 takes 600 ms. A request committed while it runs stays (the run did not cover it); the run
+        // reads it just before its commit and hands it to the worker, with when it is due (with MinInterval, too: the state the
+        // commit writes comes before it in the same round trip).
+        var services = Instance(settle: TimeSpan.FromMilliseconds(100), maxConcurrentRuns: 1, minInterval: TimeSpan.FromMilliseconds(minIntervalMs));
+        var queue = services.GetRequiredService<IRefreshQueue>();
+        await db.ExecuteAsync("INSERT INTO q.slow VALUES (1, 0.6)");
+        var worker = (DurableRefreshWorker)await StartWorkerAsync(services);
+        await WriteAsync(queue, 1, 1);
+        await DatabaseFixture.EventuallyAsync(
+            async () => await db.ScalarAsync<long>("SELECT count(*) FROM pg_stat_activity WHERE wait_event = 'PgSleep' AND query LIKE '%refresh_key%'") > 0,
+            "key 1 refreshing");
+        await WriteAsync(queue, 1, 2);
+        await QuiescentAsync();
+
+        Assert.Equal(0L, await db.ScalarAsync<long>(Mismatches));
+        Assert.Equal(2L, await db.ScalarAsync<long>("SELECT count(*) FROM q.runs WHERE k = 1"));
+        Assert.Equal(1L, worker.FollowUps);
     }
 
     [Fact]

@@ -96,7 +96,7 @@ public sealed partial class DurableQueueTests(OwnServerDatabaseFixture db) : ICl
 
     private ServiceProvider Instance(
         TimeSpan? settle = null, int maxConcurrentRuns = 4, RecordingLoggerProvider? logs = null, TimeSpan? maxWait = null, int maxTargetsPerRun = 100,
-        Action<IServiceCollection>? more = null) => Track(db.CreateServices(o =>
+        Action<IServiceCollection>? more = null, TimeSpan? minInterval = null) => Track(db.CreateServices(o =>
     {
         var delay = settle ?? TimeSpan.FromMilliseconds(20);
         o.Durable.Enabled = true;
@@ -107,7 +107,7 @@ public sealed partial class DurableQueueTests(OwnServerDatabaseFixture db) : ICl
         o.Debounce.DelayMin = delay;
         o.Debounce.DelayMax = delay;
         o.Debounce.MaxWait = maxWait ?? delay + TimeSpan.FromMilliseconds(300);
-        o.Debounce.MinInterval = TimeSpan.Zero;
+        o.Debounce.MinInterval = minInterval ?? TimeSpan.Zero;
         o.Debounce.FailureRetryDelay = TimeSpan.FromMilliseconds(100);
         o.Debounce.FailureRetryMaxDelay = TimeSpan.FromSeconds(1);
     }, more, logs));

@@ -7,7 +7,8 @@ namespace MatViewRefresh;
 /// <summary>
 /// Grouped runs (<see cref="DurableRefreshOptions.MaxTargetsPerRun"/>): several due function and window targets claimed and
 /// refreshed in one transaction of the worker's, in three round trips — the claim; every refresh (a function's targets by one
-/// statement); the log and history rows, lags, state and COMMIT. The requests a group covers are deleted exactly when its
+/// statement); the log and history rows, lags, state, the targets requested again during the run (handed back to the loop to
+/// start when due), and COMMIT. The requests a group covers are deleted exactly when its
 /// refreshes commit. A group that fails rolls back whole and its targets run again one at a time
 /// (<see cref="DurableRefreshWorker.RunAsync"/>, in the worker's free slots), so a failing target is found, backed off and kept
 /// out of later groups (a target with consecutive failures always runs alone; one whose statement failed a group, for a while).
@@ -66,6 +67,11 @@ internal sealed partial class DurableRefreshWorker
     // Targets offered to grouped claims, by what the claim found: refreshed, empty, failing (run alone), not due, held elsewhere.
     private readonly long[] _groupStats = new long[5];
 
+    private long _followUps;
+
+    /// <summary>Targets that grouped runs found requested again while they ran, handed to the loop to start when due.</summary>
+    internal long FollowUps => Interlocked.Read(ref _followUps);
+
     /// <summary>Targets offered to grouped claims: refreshed, found empty, failing (run alone), not due, held by another instance.</summary>
     internal IReadOnlyList<long> GroupStats => [.. _groupStats.Select(v => Interlocked.Read(ref v))];
 
@@ -82,10 +88,26 @@ internal sealed partial class DurableRefreshWorker
     {
         // One order for every group: two groups that touch the same rows take their locks in the same order.
         members.Sort(static (a, b) => string.CompareOrdinal(a.Key, b.Key));
-        Start([.. members.Select(m => m.Key)], () => RunGroupAsync(members, refresher, cancellationToken));
+        // Targets requested again while the group ran are handed to the loop once they are no longer running: taken sooner,
+        // the loop would pass them over as running, and only a later read would find them (overdue, by then).
+        var followUps = new List<(string Target, long Due)>();
+        Start(
+            [.. members.Select(m => m.Key)],
+            () => RunGroupAsync(members, refresher, followUps, cancellationToken),
+            () =>
+            {
+                foreach (var followUp in followUps)
+                {
+                    _nextDue.Enqueue(followUp);
+                }
+
+                Interlocked.Add(ref _followUps, followUps.Count);
+            });
     }
 
-    private async Task RunGroupAsync(List<(string Key, DurableRegistration Registration)> members, MaterializedViewRefresher refresher, CancellationToken cancellationToken)
+    private async Task RunGroupAsync(
+        List<(string Key, DurableRegistration Registration)> members, MaterializedViewRefresher refresher, List<(string Target, long Due)> followUps,
+        CancellationToken cancellationToken)
     {
         try
         {
@@ -119,7 +141,7 @@ internal sealed partial class DurableRefreshWorker
             {
                 await transaction.CommitAsync(cancellationToken).ConfigureAwait(false);
             }
-            else if (!await RefreshGroupAsync(connection, transaction, refresher, claimed, claimedAt, cancellationToken).ConfigureAwait(false))
+            else if (!await RefreshGroupAsync(connection, transaction, refresher, claimed, claimedAt, followUps, cancellationToken).ConfigureAwait(false))
             {
                 // Rolled back with the transaction's disposal: every request stays, and each target runs again alone — in the
                 // worker's free slots, as soon as this group has let go of them.
@@ -192,13 +214,14 @@ internal sealed partial class DurableRefreshWorker
     /// <summary>
     /// The group's refreshes, then its commit: each target's refresh statements in one round trip (its lock, timeouts and refresh;
     /// a window target also writes its log and history rows, a function target reports them), then in another the function
-    /// targets' log and history rows in one statement, the lags, the state and COMMIT. Returns <see langword="false"/> when the
-    /// group could not be built or a statement failed (the server then skipped the rest, COMMIT included, and the caller's
-    /// disposal rolls back).
+    /// targets' log and history rows in one statement, the lags, the state, the targets' requests that came during the run
+    /// (added to <paramref name="followUps"/> with when each is due, once committed) and COMMIT. Returns <see langword="false"/>
+    /// when the group could not be built or a statement failed (the server then skipped the rest, COMMIT included, and the
+    /// caller's disposal rolls back).
     /// </summary>
     private async Task<bool> RefreshGroupAsync(
         NpgsqlConnection connection, NpgsqlTransaction transaction, MaterializedViewRefresher refresher, List<GroupMember> members,
-        DateTimeOffset claimedAt, CancellationToken cancellationToken)
+        DateTimeOffset claimedAt, List<(string Target, long Due)> followUps, CancellationToken cancellationToken)
     {
         DateTimeOffset startedAt;
         try
@@ -216,10 +239,7 @@ internal sealed partial class DurableRefreshWorker
             NoteTargetCost(_time.GetElapsedTime(began), members);
 
             // Not cancelled from here on: the refreshes are done, and stopping the host must not throw them away.
-            foreach (var next in await CommitGroupAsync(connection, transaction, members, claimedAt).ConfigureAwait(false))
-            {
-                _nextDue.Enqueue(next); // the loop starts them when due (woken when this run ends)
-            }
+            followUps.AddRange(await CommitGroupAsync(connection, transaction, members, claimedAt).ConfigureAwait(false));
         }
         catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
         {
@@ -227,7 +247,6 @@ internal sealed partial class DurableRefreshWorker
         }
         catch (Exception e)
         {
-            ForgetPreparedIfRefused(e);
             Log.DurableGroupFailed(_logger, members.Count, e.Message, e);
             return false;
         }

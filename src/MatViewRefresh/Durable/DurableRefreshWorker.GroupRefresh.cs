@@ -4,7 +4,7 @@ using NpgsqlTypes;
 
 namespace MatViewRefresh;
 
-/// <summary>A grouped run's second and third round trips: every member's refresh (a function's targets by one statement), then the log and history rows, lags, state and COMMIT.</summary>
+/// <summary>A grouped run's second and third round trips: every member's refresh (a function's targets by one statement), then the log and history rows, lags, state, requests that came during the run, and COMMIT.</summary>
 internal sealed partial class DurableRefreshWorker
 {
     /// <summary>
@@ -180,7 +180,7 @@ internal sealed partial class DurableRefreshWorker
         var windows = members.Where(m => m.Command!.Target.Kind != RefreshTargetKind.Function).ToList();
         await using var batch = new NpgsqlBatch(connection, transaction);
 
-        // The last target's timeouts (set by its begin_refresh, for the rest of the transaction) are not the commit's.
+        // The refreshes' timeouts (set for the rest of the transaction) are not the commit's.
         var timeouts = new NpgsqlBatchCommand("SELECT set_config('lock_timeout', $1, true), set_config('statement_timeout', '0', true)");
         timeouts.Parameters.Add(new() { NpgsqlDbType = NpgsqlDbType.Text, Value = RefreshSql.Milliseconds(_lockTimeout) });
         batch.BatchCommands.Add(timeouts);
@@ -224,7 +224,21 @@ internal sealed partial class DurableRefreshWorker
         next.Parameters.Add(new() { NpgsqlDbType = NpgsqlDbType.Interval, Value = _timing.MinInterval });
         batch.BatchCommands.Add(next);
         batch.BatchCommands.Add(new NpgsqlBatchCommand("COMMIT")); // skipped by the server if a statement before it fails
-        await PrepareAsync(batch, cancellationToken).ConfigureAwait(false); // every group sends these: planned once per connection
+        try
+        {
+            await PrepareAsync(batch, cancellationToken).ConfigureAwait(false); // every group sends these: planned once per connection
+            return await ReadCommitAsync(batch, functions, windows).ConfigureAwait(false);
+        }
+        catch (PostgresException e)
+        {
+            ForgetPreparedIfRefused(e);
+            throw;
+        }
+    }
+
+    private async Task<List<(string Target, long Due)>> ReadCommitAsync(NpgsqlBatch batch, List<GroupMember> functions, List<GroupMember> windows)
+    {
+        var cancellationToken = CancellationToken.None;
         await using var reader = await batch.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
         await reader.NextResultAsync(cancellationToken).ConfigureAwait(false); // past the timeouts
         foreach (var lagged in new[] { functions, windows }.Where(l => l.Count > 0))
@@ -237,11 +251,7 @@ internal sealed partial class DurableRefreshWorker
             await reader.NextResultAsync(cancellationToken).ConfigureAwait(false);
         }
 
-        if (_timing.MinInterval > TimeSpan.Zero)
-        {
-            await reader.NextResultAsync(cancellationToken).ConfigureAwait(false); // past the state
-        }
-
+        // The state's INSERT returns no rows, and a reader steps over statements without any: the reader is at the next due.
         var due = new List<(string Target, double InMs)>();
         while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
         {

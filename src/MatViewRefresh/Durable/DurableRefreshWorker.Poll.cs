@@ -138,8 +138,8 @@ internal sealed partial class DurableRefreshWorker
 
     /// <summary>
     /// Moves the targets seen coming (by the last read, or by a grouped run just before its commit), and now due, to the ready
-    /// list: earliest due first with shares (no other worker lists them), else in random order (instances taking their targets
-    /// at the same moment seldom try the same one first). Only targets that will run in a group: a grouped claim
+    /// list: earliest due first with shares (no other worker lists them before they are long overdue), else in random order
+    /// (instances taking their targets at the same moment seldom try the same one first). Only targets that will run in a group: a grouped claim
     /// re-checks that each target is due (a request since the read may have moved its settle delay; another instance may have
     /// set its retry time), a single run's claim does not — a view, say, waits for the read that finds it due.
     /// </summary>
@@ -235,7 +235,7 @@ internal sealed partial class DurableRefreshWorker
                 command.Parameters.Add(new() { NpgsqlDbType = NpgsqlDbType.Boolean, Value = note });
             }
 
-            command.Parameters.Add(new() { Value = UpcomingLimit });
+            command.Parameters.Add(new() { Value = UpcomingLimit + runningAtStart.Count + _notBefore.Count });
 
             NpgsqlDataReader reader;
             try
@@ -281,11 +281,8 @@ internal sealed partial class DurableRefreshWorker
         // Targets due before the next read are started when due, without waiting for it: their due time was measured when the
         // read ran, so counting it from now starts them late by at most the read's duration, never early (a claim re-checks
         // that each is due, and one that is not — a new request moved its settle delay — waits for a later read).
-        // Targets the read passed over (running when it started) keep what their run found coming (DurableSql.NextDue).
         var readEnd = _time.GetTimestamp();
-        var kept = _upcoming.UnorderedItems.Where(u => runningAtStart.Contains(u.Element)).ToList();
         _upcoming.Clear();
-        _upcoming.EnqueueRange(kept);
         foreach (var (inMs, target) in coming)
         {
             _upcoming.Enqueue(target, readEnd + (long)(inMs / 1000 * _time.TimestampFrequency));

@@ -40,9 +40,9 @@ internal sealed partial class DurableRefreshWorker : BackgroundService
     // Targets not to claim before a time (monotonic ticks): busy on another instance, or not resolvable here. Bounded.
     private readonly ConcurrentDictionary<string, long> _notBefore = new(StringComparer.Ordinal);
     private readonly HashSet<string> _warnedUnresolved = new(StringComparer.Ordinal);
-    private readonly Queue<string> _ready = new(); // due targets read by the last poll, not yet started (the loop's alone)
+    private readonly Queue<string> _ready = new(); // due targets (read by the last poll, or seen coming and now due), not yet started (the loop's alone)
     private readonly PriorityQueue<string, long> _upcoming = new(); // targets seen coming due soon, by due time (monotonic ticks; the loop's alone)
-    private readonly ConcurrentQueue<(string Target, long Due)> _nextDue = new(); // grouped runs' targets with requests that came during the run
+    private readonly ConcurrentQueue<(string Target, long Due)> _nextDue = new(); // targets requested again during a grouped run, by due time, once it ended
     private TaskCompletionSource _wake = NewSignal();
     private int _notifyPending;
     private long _lastPrune;
@@ -142,7 +142,7 @@ internal sealed partial class DurableRefreshWorker : BackgroundService
         Start([key], () => RunAloneAsync(key, registration, cancellationToken));
 
     /// <summary>Runs <paramref name="work"/> in the background as one of MaxConcurrentRuns, with <paramref name="keys"/> marked running until it ends.</summary>
-    private void Start(IReadOnlyList<string> keys, Func<Task> work)
+    private void Start(IReadOnlyList<string> keys, Func<Task> work, Action? ended = null)
     {
         var done = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
         foreach (var key in keys)
@@ -166,6 +166,8 @@ internal sealed partial class DurableRefreshWorker : BackgroundService
                     {
                         _running.TryRemove(key, out _);
                     }
+
+                    ended?.Invoke();
 
                     Interlocked.Decrement(ref _active);
                     done.TrySetResult();

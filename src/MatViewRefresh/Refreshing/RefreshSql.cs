@@ -96,15 +96,16 @@ internal static class RefreshSql
         var columns = string.Concat(parameterNames.Select((_, i) => $", p{i}"));
         var arrays = string.Concat(parameterNames.Select((_, i) => $", ${i + 3}"));
 
-        // Evaluated in order for each row: the lateral subquery (lock, start, data as of; volatile, so never flattened into
-        // the outer query) before the outer row's call and clock.
+        // Evaluated in order for each row: the lateral subquery (lock, start, data as of: its inner subquery is volatile, so never
+        // flattened into the outer query) before the outer row's call and clock. A lock found held goes through begin_refresh:
+        // MVR01, or, if it was freed in between, taken there and the start noted after it.
         return new RefreshStatement(
             $"SELECT t.n, {function.ToSql()}({arguments}), b.data_as_of, clock_timestamp() AS refreshed_at, " +
             "extract(epoch FROM clock_timestamp() - b.started_at)::float8 * 1000 AS duration_ms " +
             $"FROM unnest($1::bigint[]{arrays}) WITH ORDINALITY AS t(refresh_key{columns}, n), " +
             "LATERAL (SELECT s.started_at, CASE WHEN current_setting('transaction_isolation') = 'read committed' THEN s.started_at ELSE transaction_timestamp() END AS data_as_of " +
             "FROM (SELECT CASE WHEN pg_try_advisory_xact_lock(t.refresh_key) THEN clock_timestamp() " +
-            $"ELSE {schema}.begin_refresh(t.refresh_key, false, $2, current_setting('statement_timeout'))::text::timestamptz END AS started_at) s) b",
+            $"ELSE (SELECT clock_timestamp() FROM (SELECT {schema}.begin_refresh(t.refresh_key, false, $2, current_setting('statement_timeout'))) l) END AS started_at) s) b",
             [keys, Milliseconds(lockTimeout), .. values]);
     }
 
