@@ -177,9 +177,7 @@ internal sealed partial class DurableRefreshWorker
         batch.BatchCommands.Add(locks);
         var claim = new NpgsqlBatchCommand(_sql.ClaimGroup);
         claim.Parameters.Add(new() { NpgsqlDbType = NpgsqlDbType.Array | NpgsqlDbType.Text, Value = members.Select(m => m.Key).ToArray() });
-        claim.Parameters.Add(new() { NpgsqlDbType = NpgsqlDbType.Interval, Value = _timing.DelayMin });
-        claim.Parameters.Add(new() { NpgsqlDbType = NpgsqlDbType.Interval, Value = _timing.MaxWait });
-        claim.Parameters.Add(new() { NpgsqlDbType = NpgsqlDbType.Interval, Value = _timing.MinInterval });
+        AddTiming(claim.Parameters);
         claim.Parameters.Add(new()
         {
             NpgsqlDbType = NpgsqlDbType.Array | NpgsqlDbType.Bigint,

@@ -219,9 +219,7 @@ internal sealed partial class DurableRefreshWorker
 
         var next = new NpgsqlBatchCommand(_sql.NextDue);
         AddArray(next, NpgsqlDbType.Text, members.Select(m => m.Key));
-        next.Parameters.Add(new() { NpgsqlDbType = NpgsqlDbType.Interval, Value = _timing.DelayMin });
-        next.Parameters.Add(new() { NpgsqlDbType = NpgsqlDbType.Interval, Value = _timing.MaxWait });
-        next.Parameters.Add(new() { NpgsqlDbType = NpgsqlDbType.Interval, Value = _timing.MinInterval });
+        AddTiming(next.Parameters);
         batch.BatchCommands.Add(next);
         batch.BatchCommands.Add(new NpgsqlBatchCommand("COMMIT")); // skipped by the server if a statement before it fails
         try

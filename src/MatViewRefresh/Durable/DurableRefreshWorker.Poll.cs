@@ -223,9 +223,7 @@ internal sealed partial class DurableRefreshWorker
         var note = shares && NoteNow();
         await using (var command = _dataSource.Value.CreateCommand(shares ? _sql.Due : _sql.DueAll))
         {
-            command.Parameters.Add(new() { NpgsqlDbType = NpgsqlDbType.Interval, Value = _timing.DelayMin });
-            command.Parameters.Add(new() { NpgsqlDbType = NpgsqlDbType.Interval, Value = _timing.MaxWait });
-            command.Parameters.Add(new() { NpgsqlDbType = NpgsqlDbType.Interval, Value = _timing.MinInterval });
+            AddTiming(command.Parameters);
             command.Parameters.Add(new() { Value = ReadLimit + runningAtStart.Count + _notBefore.Count });
             if (shares)
             {

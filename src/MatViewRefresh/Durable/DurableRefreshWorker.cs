@@ -217,6 +217,14 @@ internal sealed partial class DurableRefreshWorker : BackgroundService
         await command.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
     }
 
+    /// <summary>The settle delay, MaxWait and MinInterval, in that order: the parameters of <see cref="DurableSql"/>'s due rule.</summary>
+    private void AddTiming(NpgsqlParameterCollection parameters)
+    {
+        parameters.Add(new() { NpgsqlDbType = NpgsqlDbType.Interval, Value = _timing.DelayMin });
+        parameters.Add(new() { NpgsqlDbType = NpgsqlDbType.Interval, Value = _timing.MaxWait });
+        parameters.Add(new() { NpgsqlDbType = NpgsqlDbType.Interval, Value = _timing.MinInterval });
+    }
+
     private void Wake() => Volatile.Read(ref _wake).TrySetResult();
 
     private async Task WaitAsync(TimeSpan wait, CancellationToken cancellationToken)

@@ -19,7 +19,7 @@ internal sealed class DurableSql
                 SELECT r.target, min(r.requested_at) AS oldest, max(r.requested_at) AS newest
                   FROM {s}.refresh_requests r GROUP BY r.target),
             d AS (
-                SELECT k.target, greatest(least(k.newest + $1, k.oldest + $2), q.last_run_at + $3, q.retry_at) AS due
+                SELECT k.target, {DueAt("k", 1)} AS due
                   FROM k LEFT JOIN {s}.refresh_queue_state q ON q.target = k.target)
             """;
         DueAll = $"""
@@ -76,7 +76,7 @@ internal sealed class DurableSql
                   FROM unnest($1::text[], $5::bigint[]) AS t(target, refresh_key)),
             s0 AS MATERIALIZED (
                 SELECT c.target, c.refresh_key, c.locked, coalesce(q.failures, 0) = 0 AS healthy,
-                       c.locked AND coalesce(greatest(least(p.newest + $2, p.oldest + $3), q.last_run_at + $4, q.retry_at) <= clock_timestamp(), false) AS due
+                       c.locked AND coalesce({DueAt("p", 2)} <= clock_timestamp(), false) AS due
                   FROM c LEFT JOIN {s}.refresh_queue_state q ON q.target = c.target
                   LEFT JOIN LATERAL (SELECT min(r.requested_at) AS oldest, max(r.requested_at) AS newest
                                        FROM {s}.refresh_requests r WHERE c.locked AND r.target = c.target) p ON true),
@@ -102,7 +102,7 @@ internal sealed class DurableSql
             RETURNING u.n, h.lag_ms
             """;
         NextDue = $"""
-            SELECT k.target, extract(epoch FROM greatest(least(k.newest + $2, k.oldest + $3), q.last_run_at + $4, q.retry_at) - clock_timestamp())::float8 * 1000
+            SELECT k.target, extract(epoch FROM {DueAt("k", 2)} - clock_timestamp())::float8 * 1000
               FROM (SELECT r.target, min(r.requested_at) AS oldest, max(r.requested_at) AS newest
                       FROM {s}.refresh_requests r WHERE r.target = ANY ($1::text[]) GROUP BY r.target) k
               LEFT JOIN {s}.refresh_queue_state q ON q.target = k.target
@@ -132,6 +132,16 @@ internal sealed class DurableSql
                AND NOT EXISTS (SELECT 1 FROM {s}.refresh_requests r WHERE r.target = q.target)
             """;
     }
+
+    /// <summary>
+    /// The debouncer's rule in SQL, one place for every statement that decides when a target is due: a settle delay after the
+    /// newest request, no later than MaxWait after the oldest, not before MinInterval after the last run (<c>q</c>, its
+    /// <c>refresh_queue_state</c> row), not before a failure's retry time. <paramref name="requests"/>: the alias with the
+    /// target's <c>oldest</c> and <c>newest</c> request; settle delay, MaxWait and MinInterval are the parameters from
+    /// <paramref name="first"/> on.
+    /// </summary>
+    private static string DueAt(string requests, int first) =>
+        $"greatest(least({requests}.newest + ${first}, {requests}.oldest + ${first + 1}), q.last_run_at + ${first + 2}, q.retry_at)";
 
     /// <summary>The log schema's name (unquoted).</summary>
     public string LogSchema { get; }
